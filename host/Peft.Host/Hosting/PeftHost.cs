@@ -1,0 +1,115 @@
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Peft.Host.Verbs;
+using Peft.Torch;
+using Serilog;
+
+namespace Peft.Host.Hosting;
+
+/// <summary>Builds the generic host for one verb, runs it, and maps its outcome to an exit code.</summary>
+public static class PeftHost
+{
+    /// <summary>Layers appsettings.json, the optional config file, PEFT_ environment variables and Key=Value overrides.</summary>
+    public static IConfigurationRoot BuildConfiguration(FileInfo? configFile, IReadOnlyList<string> overrides)
+    {
+        var builder = new ConfigurationBuilder()
+            .SetBasePath(AppContext.BaseDirectory)
+            .AddJsonFile("appsettings.json", optional: true);
+        if (configFile is not null)
+        {
+            if (!configFile.Exists) throw new ConfigurationFileException($"configuration file not found: {configFile.FullName}");
+            builder.AddJsonFile(configFile.FullName, optional: false);
+        }
+        builder.AddEnvironmentVariables("PEFT_");
+        builder.AddInMemoryCollection(ParseOverrides(overrides));
+        return builder.Build();
+    }
+
+    public static IEnumerable<KeyValuePair<string, string?>> ParseOverrides(IReadOnlyList<string> overrides)
+    {
+        foreach (var item in overrides)
+        {
+            var eq = item.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new ConfigurationFileException($"override '{item}' is not of the form Key=Value (e.g. Run:Threads=2)");
+            yield return new(item[..eq].Trim().Replace("__", ":", StringComparison.Ordinal), item[(eq + 1)..]);
+        }
+    }
+
+    public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides) where TVerb : class, IVerb
+    {
+        IConfigurationRoot configuration;
+        try
+        {
+            configuration = BuildConfiguration(configFile, overrides);
+        }
+        catch (Exception e) when (e is ConfigurationFileException or InvalidDataException or FormatException)
+        {
+            Console.Error.WriteLine($"peft {verbName}: invalid configuration: {e.Message}");
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        Log.Logger = new LoggerConfiguration()
+            .ReadFrom.Configuration(configuration)
+            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: Serilog.Events.LogEventLevel.Warning)
+            .CreateLogger();
+        try
+        {
+            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+            {
+                DisableDefaults = true,
+                Configuration = new ConfigurationManager(),
+            });
+            builder.Configuration.AddConfiguration(configuration);
+            builder.Logging.ClearProviders();
+            builder.Logging.AddSerilog(Log.Logger, dispose: false);
+            builder.Services.AddSingleton<IConfiguration>(configuration);
+            builder.Services.AddSingleton<TVerb>();
+            using var host = builder.Build();
+            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
+            using var cancel = new CancellationTokenSource();
+            ConsoleCancelEventHandler onCancel = (_, e) =>
+            {
+                // First Ctrl+C: cancel at the next safe point (the verb decides: batch boundary, checkpoint).
+                e.Cancel = true;
+                cancel.Cancel();
+            };
+            Console.CancelKeyPress += onCancel;
+            try
+            {
+                ApplyEngineSettings(configuration);
+                var verb = host.Services.GetRequiredService<TVerb>();
+                return verb.RunAsync(cancel.Token).GetAwaiter().GetResult();
+            }
+            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+            {
+                Log.Warning("peft {Verb}: interrupted", verbName);
+                return ExitCodes.Interrupted;
+            }
+            finally
+            {
+                Console.CancelKeyPress -= onCancel;
+            }
+        }
+        catch (Exception e)
+        {
+            Log.Error(e, "peft {Verb} failed: {Message}", verbName, e.Message);
+            return ExitCodes.Failure;
+        }
+        finally
+        {
+            Log.CloseAndFlush();
+        }
+    }
+
+    /// <summary>Run:Threads (0 = all cores) and Run:Seed apply to libtorch before any verb runs.</summary>
+    private static void ApplyEngineSettings(IConfiguration configuration)
+    {
+        var threads = configuration.GetValue("Run:Threads", 0);
+        torch.set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
+    }
+}
+
+/// <summary>A configuration source that cannot be read (missing file, malformed override).</summary>
+public sealed class ConfigurationFileException(string message) : Exception(message);

@@ -1,0 +1,33 @@
+using System.CommandLine;
+using Peft.Host.Hosting;
+using Peft.Host.Verbs;
+
+namespace Peft.Host;
+
+/// <summary>
+/// `peft VERB [--config FILE] [Key=Value ...]`. Configuration layers, later wins: appsettings.json,
+/// the --config file, PEFT_* environment variables, then Key=Value overrides (e.g. Run:Threads=2).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        var root = new RootCommand("Peft: parameter-efficient fine-tuning of Vision Transformers with visual prompts.");
+        root.Subcommands.Add(VerbCommand<InfoVerb>("info", "Engine self-check: libtorch version, threads, BLAS in use, measured GEMM GFLOP/s."));
+        root.Subcommands.Add(VerbCommand<BenchVerb>("bench", "Engine benchmark: per-op overhead and GEMM/linear throughput of the binding against a C++ loop."));
+        return root.Parse(args).Invoke();
+    }
+
+    private static Command VerbCommand<TVerb>(string name, string description) where TVerb : class, IVerb
+    {
+        var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file layered over appsettings.json." };
+        var overrides = new Argument<string[]>("overrides")
+        {
+            Description = "Configuration overrides as Key=Value, with ':' between sections (e.g. Run:Threads=2).",
+            Arity = ArgumentArity.ZeroOrMore,
+        };
+        var command = new Command(name, description) { config, overrides };
+        command.SetAction(parse => PeftHost.Run<TVerb>(name, parse.GetValue(config), parse.GetValue(overrides) ?? []));
+        return command;
+    }
+}
