@@ -34,11 +34,14 @@ internal sealed class Emitter
         {
             writer.Line("/// <summary>Registers this assembly's hyperparameter records with HyperParametersRegistry.</summary>");
             using (writer.Open("internal static class HyperParametersRegistration"))
-            using (writer.Open("[global::System.Runtime.CompilerServices.ModuleInitializer]\n        internal static void Register()"))
             {
-                foreach (var fullName in fullNames)
+                writer.Line("[global::System.Runtime.CompilerServices.ModuleInitializer]");
+                using (writer.Open("internal static void Register()"))
                 {
-                    writer.Line($"{Runtime}HyperParametersRegistry.Register({Runtime}HyperParametersInfo.Of<global::{fullName}>());");
+                    foreach (var fullName in fullNames)
+                    {
+                        writer.Line($"{Runtime}HyperParametersRegistry.Register({Runtime}HyperParametersInfo.Of<global::{fullName}>());");
+                    }
                 }
             }
         }
