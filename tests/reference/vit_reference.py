@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Independent PyTorch reference of the timm-style ViT, written from the spec
+(../shared/docs/reference/vpt_gated.md §1a, anchors.md §2), not from timm's code.
+
+Writes a small fixture (.npz) with the weights under timm's key names, an input batch and the
+reference outputs, which the C# tests compare against to 1e-5. Run once with Debian's python3-torch:
+
+    /usr/bin/python3 tests/reference/vit_reference.py tests/Peft.Vision.Tests/Fixtures/vit_reference.npz
+"""
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+torch.manual_seed(1234)
+
+SPEC = dict(image=32, patch=8, chans=3, dim=48, depth=3, heads=3, mlp=4.0, classes=5, eps=1e-6)
+
+
+def make_weights(s):
+    d, hid, n = s["dim"], int(s["dim"] * s["mlp"]), (s["image"] // s["patch"]) ** 2
+    w = {
+        "patch_embed.proj.weight": torch.randn(d, s["chans"], s["patch"], s["patch"]) * 0.05,
+        "patch_embed.proj.bias": torch.randn(d) * 0.02,
+        "cls_token": torch.randn(1, 1, d) * 0.02,
+        "pos_embed": torch.randn(1, 1 + n, d) * 0.02,
+        "norm.weight": 1 + 0.1 * torch.randn(d),
+        "norm.bias": 0.1 * torch.randn(d),
+        "head.weight": torch.randn(s["classes"], d) * 0.05,
+        "head.bias": torch.randn(s["classes"]) * 0.02,
+    }
+    for i in range(s["depth"]):
+        p = f"blocks.{i}."
+        w[p + "norm1.weight"] = 1 + 0.1 * torch.randn(d)
+        w[p + "norm1.bias"] = 0.1 * torch.randn(d)
+        w[p + "attn.qkv.weight"] = torch.randn(3 * d, d) / math.sqrt(d)
+        w[p + "attn.qkv.bias"] = 0.02 * torch.randn(3 * d)
+        w[p + "attn.proj.weight"] = torch.randn(d, d) / math.sqrt(d)
+        w[p + "attn.proj.bias"] = 0.02 * torch.randn(d)
+        w[p + "norm2.weight"] = 1 + 0.1 * torch.randn(d)
+        w[p + "norm2.bias"] = 0.1 * torch.randn(d)
+        w[p + "mlp.fc1.weight"] = torch.randn(hid, d) / math.sqrt(d)
+        w[p + "mlp.fc1.bias"] = 0.02 * torch.randn(hid)
+        w[p + "mlp.fc2.weight"] = torch.randn(d, hid) / math.sqrt(hid)
+        w[p + "mlp.fc2.bias"] = 0.02 * torch.randn(d)
+    return {k: v.float() for k, v in w.items()}
+
+
+def embed(w, s, x):
+    """Patch embedding (conv k = stride = patch), CLS in front, absolute position embedding."""
+    t = F.conv2d(x, w["patch_embed.proj.weight"], w["patch_embed.proj.bias"], stride=s["patch"])
+    t = t.flatten(2).transpose(1, 2)  # (B, N, D)
+    cls = w["cls_token"].expand(x.shape[0], -1, -1)
+    return torch.cat([cls, t], dim=1) + w["pos_embed"]
+
+
+def attention(w, s, p, x, temperature=1.0):
+    """Multi-head self-attention with one fused qkv projection (rows ordered q, k, v)."""
+    b, t, d = x.shape
+    h = s["heads"]
+    qkv = F.linear(x, w[p + "attn.qkv.weight"], w[p + "attn.qkv.bias"])
+    q, k, v = qkv.reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+    logits = q @ k.transpose(-2, -1) / math.sqrt(d // h) / temperature
+    out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d)
+    return F.linear(out, w[p + "attn.proj.weight"], w[p + "attn.proj.bias"])
+
+
+def block(w, s, i, x, temperature=1.0):
+    """Pre-norm block: x + Attn(LN1(x)), then + MLP(LN2(.)) with exact GELU; LayerNorm eps 1e-6."""
+    p = f"blocks.{i}."
+    d = s["dim"]
+    x = x + attention(w, s, p, F.layer_norm(x, (d,), w[p + "norm1.weight"], w[p + "norm1.bias"], s["eps"]), temperature)
+    hdn = F.layer_norm(x, (d,), w[p + "norm2.weight"], w[p + "norm2.bias"], s["eps"])
+    hdn = F.gelu(F.linear(hdn, w[p + "mlp.fc1.weight"], w[p + "mlp.fc1.bias"]))
+    return x + F.linear(hdn, w[p + "mlp.fc2.weight"], w[p + "mlp.fc2.bias"])
+
+
+def final_norm(w, s, x):
+    return F.layer_norm(x, (s["dim"],), w["norm.weight"], w["norm.bias"], s["eps"])
+
+
+def forward(w, s, x):
+    t = embed(w, s, x)
+    for i in range(s["depth"]):
+        t = block(w, s, i, t)
+    pooled = final_norm(w, s, t)[:, 0]
+    return pooled, F.linear(pooled, w["head.weight"], w["head.bias"])
+
+
+def main(path):
+    s = SPEC
+    w = make_weights(s)
+    x = torch.randn(2, s["chans"], s["image"], s["image"])
+    with torch.no_grad():
+        pooled, logits = forward(w, s, x)
+    out = {k: v.numpy() for k, v in w.items()}
+    out["input"] = x.numpy()
+    out["expected_pooled"] = pooled.numpy()
+    out["expected_logits"] = logits.numpy()
+    out["spec"] = np.array([s["image"], s["patch"], s["chans"], s["dim"], s["depth"], s["heads"], s["mlp"], s["classes"]], dtype=np.float64)
+    np.savez(path, **out)
+    print(f"wrote {path}: logits {logits.numpy().round(5).tolist()}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "vit_reference.npz")
