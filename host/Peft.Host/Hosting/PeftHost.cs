@@ -37,9 +37,14 @@ public static class PeftHost
         }
     }
 
-    public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides) where TVerb : class, IVerb
+    /// <summary>The method catalog the host validates Method:Options against.</summary>
+    public static OptionsCatalog Catalog() => new(new Dictionary<string, Peft.Configuration.HyperParametersInfo>());
+
+    public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides, bool needsMethod = false)
+        where TVerb : class, IVerb
     {
         IConfigurationRoot configuration;
+        var catalog = Catalog();
         try
         {
             configuration = BuildConfiguration(configFile, overrides);
@@ -47,6 +52,15 @@ public static class PeftHost
         catch (Exception e) when (e is ConfigurationFileException or InvalidDataException or FormatException)
         {
             Console.Error.WriteLine($"peft {verbName}: invalid configuration: {e.Message}");
+            return ExitCodes.InvalidConfiguration;
+        }
+
+        // Every problem at once, with its configuration path; no stack trace.
+        var issues = catalog.Validate(configuration, needsMethod);
+        if (issues.Count > 0)
+        {
+            Console.Error.WriteLine($"peft {verbName}: invalid configuration ({issues.Count} problem{(issues.Count == 1 ? "" : "s")}):");
+            foreach (var issue in issues) Console.Error.WriteLine($"  - {issue.Message}");
             return ExitCodes.InvalidConfiguration;
         }
 
@@ -65,6 +79,7 @@ public static class PeftHost
             builder.Logging.ClearProviders();
             builder.Logging.AddSerilog(Log.Logger, dispose: false);
             builder.Services.AddSingleton<IConfiguration>(configuration);
+            builder.Services.AddSingleton(catalog);
             builder.Services.AddSingleton<TVerb>();
             using var host = builder.Build();
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
@@ -103,11 +118,11 @@ public static class PeftHost
         }
     }
 
-    /// <summary>Run:Threads (0 = all cores) and Run:Seed apply to libtorch before any verb runs.</summary>
+    /// <summary>Run:Threads (0 = all cores) applies to libtorch before any verb runs.</summary>
     private static void ApplyEngineSettings(IConfiguration configuration)
     {
-        var threads = configuration.GetValue("Run:Threads", 0);
-        torch.set_num_threads(threads > 0 ? threads : Environment.ProcessorCount);
+        var run = Peft.Configuration.HyperParameters.Load<Peft.Abstractions.Options.RunOptions>(configuration).GetValueOrThrow();
+        torch.set_num_threads(run.Threads > 0 ? run.Threads : Environment.ProcessorCount);
     }
 }
 

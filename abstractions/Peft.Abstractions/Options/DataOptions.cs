@@ -1,0 +1,45 @@
+using Peft.Configuration;
+
+namespace Peft.Abstractions.Options;
+
+[HyperParameters("Data")]
+[Description("The downstream task's data: where it is, which split protocol, and how batches are made.")]
+public sealed partial record DataOptions
+{
+    [AllowedValues("idx", "vtab", "fgvc", "imagefolder"),
+     Description("Dataset format: IDX files (Fashion-MNIST), a VTAB-1k list folder, FGVC json splits, or class subfolders.")]
+    public string Format { get; init; } = "idx";
+
+    [Required, Description("Dataset folder.")]
+    public string Root { get; init; } = "/usr/share/datasets/fashion-mnist";
+
+    [Description("Class ids to keep, relabelled 0..k-1 in this order; empty keeps every class.")]
+    public List<int> Classes { get; init; } = [];
+
+    [Range(0, 10000000), Description("Training images drawn per seed, balanced over classes; 0 keeps all.")]
+    public int TrainSamples { get; init; }
+
+    [Range(0, 10000000), Description("Validation images held out of the training set; 0: none (VTAB: val200).")]
+    public int ValSamples { get; init; }
+
+    [Range(1, 4096), Description("Images per batch.")]
+    public int BatchSize { get; init; } = 64;
+
+    [Range(0, 64), Description("Decoding and augmentation worker threads; 0: decode on the training thread.")]
+    public int Workers { get; init; } = 2;
+
+    [Range(1, 64), Description("Batches prepared ahead of the training step.")]
+    public int Prefetch { get; init; } = 4;
+
+    [Description("Random crop and horizontal flip on training images (off for the VTAB protocol).")]
+    public bool Augment { get; init; }
+
+    [Description("Skip (and count) missing or corrupt images instead of failing with the file's name.")]
+    public bool SkipBadImages { get; init; }
+
+    [Description("Per-channel normalisation mean; ImageNet's by default.")]
+    public List<double> Mean { get; init; } = [0.485, 0.456, 0.406];
+
+    [Description("Per-channel normalisation standard deviation; ImageNet's by default.")]
+    public List<double> Std { get; init; } = [0.229, 0.224, 0.225];
+}

@@ -1,0 +1,66 @@
+using Peft.Configuration;
+
+namespace Peft.Abstractions.Options;
+
+/// <summary>
+/// The training recipe. Each method declares its default (the papers' recipes); the host binds the
+/// Trainer section on top of it, so configuration overrides only the keys it names.
+/// </summary>
+[HyperParameters("Trainer")]
+[Description("Optimizer, schedule and loop settings; a method supplies its paper's defaults, configuration overrides them.")]
+public sealed partial record TrainerOptions
+{
+    [Range(1, 100000), Description("Training epochs.")]
+    public int Epochs { get; init; } = 100;
+
+    [AllowedValues("sgd", "adamw"), Description("Optimizer.")]
+    public string Optimizer { get; init; } = "sgd";
+
+    [Range(0, 100), Description("Base learning rate (before batch scaling, when enabled).")]
+    public double BaseLr { get; init; } = 0.1;
+
+    [Description("Scale the learning rate by batch/256 (VPT's rule).")]
+    public bool ScaleLrByBatch { get; init; } = true;
+
+    [Range(0, 10), Description("Weight decay of the decayed parameter group.")]
+    public double WeightDecay { get; init; } = 1e-4;
+
+    [Range(0, 10), Description("Weight decay of the head's weight; empty: WeightDecay.")]
+    public double? HeadWeightDecay { get; init; }
+
+    [Range(0, 0.999), Description("SGD momentum.")]
+    public double Momentum { get; init; } = 0.9;
+
+    [Description("Nesterov momentum (SGD).")]
+    public bool Nesterov { get; init; }
+
+    [Range(0, 0.999999), Description("AdamW beta1.")]
+    public double Beta1 { get; init; } = 0.9;
+
+    [Range(0, 0.999999), Description("AdamW beta2.")]
+    public double Beta2 { get; init; } = 0.999;
+
+    [Range(0, 100000), Description("Linear warm-up length, in schedule steps (epochs or optimizer steps).")]
+    public int WarmupEpochs { get; init; } = 10;
+
+    [AllowedValues("epoch", "step"), Description("Advance the schedule once per epoch (VPT family) or per optimizer step (DA-VPT).")]
+    public string ScheduleUnit { get; init; } = "epoch";
+
+    [Range(0, 100), Description("Learning rate at the end of the cosine schedule.")]
+    public double FinalLr { get; init; }
+
+    [Range(0, 1e9), Description("Clip the gradient norm to this value; 0: off.")]
+    public double ClipGradNorm { get; init; }
+
+    [Range(0, 1e9), Description("Clip each gradient element to ±this value; 0: off.")]
+    public double ClipGradValue { get; init; }
+
+    [Range(1, 100000), Description("Evaluate every N epochs (and always after the last).")]
+    public int EvalEvery { get; init; } = 10;
+
+    [Range(0, 100000), Description("Write a checkpoint every N epochs (and at the end, and on Ctrl+C); 0: only those.")]
+    public int CheckpointEvery { get; init; } = 1;
+
+    [Range(0, 1), Description("Label smoothing of the cross entropy.")]
+    public double LabelSmoothing { get; init; }
+}
