@@ -1,0 +1,38 @@
+using Peft.Torch;
+
+namespace Peft.Abstractions.Backbone;
+
+/// <summary>
+/// The hook points of the forward pass. Every member has the plain ViT's behaviour as default, so a
+/// method overrides only what it changes. Token layout for prompt methods: [CLS, prompts, patches].
+/// </summary>
+public interface IBackboneHooks
+{
+    /// <summary>After embedding (position embedding already added): insert prompts, e.g. VPT's.</summary>
+    Tensor AfterEmbedding(Tensor tokens) => tokens;
+
+    /// <summary>Before block <paramref name="index"/>: deep prompts replace the previous prompt outputs.</summary>
+    Tensor BeforeBlock(int index, Tensor x) => x;
+
+    /// <summary>After block <paramref name="index"/>: e.g. GatedPT mixes output and input at the prompt slots.</summary>
+    Tensor AfterBlock(int index, Tensor blockInput, Tensor blockOutput) => blockOutput;
+
+    /// <summary>A scalar τ dividing block <paramref name="index"/>'s attention logits, or null for none.</summary>
+    Tensor? AttentionTemperature(int index) => null;
+
+    /// <summary>Whether block <paramref name="index"/>'s internal features should be captured in the trace.</summary>
+    bool CaptureFeatures(int index) => false;
+
+    /// <summary>The pooled feature for the head: by default the CLS token after the final norm.</summary>
+    Tensor Pool(Tensor tokens, IVisionBackbone backbone)
+    {
+        using var normed = backbone.FinalNorm(tokens);
+        return normed.select(1, 0);
+    }
+}
+
+/// <summary>The plain ViT: no hooks.</summary>
+public sealed class NoHooks : IBackboneHooks
+{
+    public static readonly NoHooks Instance = new();
+}

@@ -1,0 +1,41 @@
+using Peft.Torch;
+using static Peft.Torch.torch;
+
+namespace Peft.Abstractions.Backbone;
+
+/// <summary>Prompt placement shared by every prompt method: [CLS, prompts, patches].</summary>
+public static class PromptTokens
+{
+    /// <summary>
+    /// Inserts prompts (B, p, D) after the CLS token of (B, 1 + N, D) tokens. They are inserted after the
+    /// position embedding was added, so they carry none (VPT §3.2).
+    /// </summary>
+    public static Tensor Insert(Tensor tokens, Tensor prompts)
+    {
+        using var cls = tokens.narrow(1, 0, 1);
+        using var patches = tokens.narrow(1, 1, tokens.size(1) - 1);
+        return cat([cls, prompts, patches], 1);
+    }
+
+    /// <summary>
+    /// Replaces the <paramref name="count"/> prompt slots of (B, 1 + p + N, D) tokens with new prompts:
+    /// deep prompts throw the previous block's prompt outputs away, they do not accumulate (VPT-deep).
+    /// </summary>
+    public static Tensor Replace(Tensor tokens, Tensor prompts, int count)
+    {
+        using var cls = tokens.narrow(1, 0, 1);
+        using var patches = tokens.narrow(1, 1 + count, tokens.size(1) - 1 - count);
+        return cat([cls, prompts, patches], 1);
+    }
+
+    /// <summary>The prompt slots (B, p, D) of (B, 1 + p + N, D) tokens.</summary>
+    public static Tensor Slots(Tensor tokens, int count) => tokens.narrow(1, 1, count);
+
+    /// <summary>The patch tokens (B, N, D) of (B, 1 + p + N, D) tokens.</summary>
+    public static Tensor Patches(Tensor tokens, int promptCount) =>
+        tokens.narrow(1, 1 + promptCount, tokens.size(1) - 1 - promptCount);
+
+    /// <summary>A (1, p, D) parameter expanded to the batch without copying.</summary>
+    public static Tensor ExpandToBatch(Tensor prompts, long batch) =>
+        prompts.expand(batch, prompts.size(-2), prompts.size(-1));
+}
