@@ -45,3 +45,9 @@ internal static class Ops
     internal static readonly Op Addcmul_ = new("addcmul_"), Addcdiv_ = new("addcdiv_"), Lerp_ = new("lerp_", "Scalar"), Clamp_ = new("clamp_");
     internal static readonly Op Normal_ = new("normal_"), Uniform_ = new("uniform_"), Div_ = new("div_", "Tensor"), DivScalar_ = new("div_", "Scalar");
 }
+
+/// <summary>Operators added for torch.nn, torch.nn.init and torch.optim.</summary>
+internal static class NNOps
+{
+    internal static readonly Op SetData = new("set_data"), Erf = new("erf"), Erfinv_ = new("erfinv_");
+}

@@ -339,4 +339,25 @@ public partial class Tensor
         Ops.Uniform_.CallInPlace([this, from, to]);
         return this;
     }
+
+    // ---- added for torch.nn / torch.optim -------------------------------------------------------
+
+    /// <summary>
+    /// Makes this tensor use <paramref name="new_data"/>'s storage, dtype, device and shape, keeping its
+    /// identity (PyTorch's <c>param.data = new_data</c>, used by Module.to). Cached metadata is reloaded.
+    /// </summary>
+    public Tensor set_data(Tensor new_data)
+    {
+        NNOps.SetData.CallInPlace([this, new_data]);
+        _shape = null;
+        return this;
+    }
+
+    public Tensor erf() => NNOps.Erf.Call([this]);
+
+    public Tensor erfinv_()
+    {
+        NNOps.Erfinv_.CallInPlace([this]);
+        return this;
+    }
 }
