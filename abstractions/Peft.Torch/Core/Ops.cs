@@ -13,6 +13,7 @@ internal static class Ops
     internal static readonly Op IndexSelect = new("index_select"), Gather = new("gather"), Expand = new("expand");
     internal static readonly Op Flatten = new("flatten", "using_ints"), Unsqueeze = new("unsqueeze"), SqueezeDim = new("squeeze", "dim"), Squeeze = new("squeeze");
     internal static readonly Op Contiguous = new("contiguous"), Chunk = new("chunk"), Split = new("split", "Tensor"), Unbind = new("unbind", "int");
+    internal static readonly Op Select = new("select", "int");
     internal static readonly Op Repeat = new("repeat"), Flip = new("flip"), Index = new("index", "Tensor"), T = new("t");
     // arithmetic
     internal static readonly Op Add = new("add", "Tensor"), AddScalar = new("add", "Scalar"), Sub = new("sub", "Tensor"), SubScalar = new("sub", "Scalar");

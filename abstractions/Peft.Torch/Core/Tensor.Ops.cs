@@ -44,11 +44,7 @@ public partial class Tensor
         Ops.Slice.Call([this, dim, NativeArg.OfOptional(start), NativeArg.OfOptional(end), step]);
 
     /// <summary>Selects index <paramref name="index"/> of <paramref name="dim"/>, removing the dimension.</summary>
-    public Tensor select(long dim, long index)
-    {
-        using var n = narrow(dim, index < 0 ? index + size((int)dim) : index, 1);
-        return n.squeeze(dim);
-    }
+    public Tensor select(long dim, long index) => Ops.Select.Call([this, dim, index]);
 
     public Tensor index_select(long dim, Tensor index) => Ops.IndexSelect.Call([this, dim, index]);
     public Tensor gather(long dim, Tensor index) => Ops.Gather.Call([this, dim, index]);

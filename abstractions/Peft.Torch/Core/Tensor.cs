@@ -48,6 +48,12 @@ public partial class Tensor : IDisposable
 
     public bool IsDisposed => _handle.IsClosed;
 
+    /// <summary>
+    /// A second managed handle on the same native tensor (same storage, same autograd identity), to be
+    /// disposed independently: for keeping a tensor beyond the scope or owner of the original.
+    /// </summary>
+    public Tensor alias() => new(Native.peft_tensor_alias(Handle));
+
     public void Dispose()
     {
         _handle.Dispose();
