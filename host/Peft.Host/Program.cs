@@ -15,11 +15,15 @@ public static class Program
         var root = new RootCommand("Peft: parameter-efficient fine-tuning of Vision Transformers with visual prompts.");
         root.Subcommands.Add(VerbCommand<InfoVerb>("info", "Engine self-check: libtorch version, threads, BLAS in use, measured GEMM GFLOP/s."));
         root.Subcommands.Add(VerbCommand<BenchVerb>("bench", "Engine benchmark: per-op overhead and GEMM/linear throughput of the binding against a C++ loop."));
+        var describe = new Option<bool>("--describe") { Description = "Print each method's options table." };
+        root.Subcommands.Add(VerbCommand<MethodsVerb>("methods", "List the methods (built-in baselines and plugins).", extra: describe,
+            extraOverride: parse => parse.GetValue(describe) ? "Methods:Describe=true" : null));
         root.Subcommands.Add(VerbCommand<SchemaVerb>("schema", $"Write the JSON schema of the configuration (Schema:Output, default {OptionsCatalog.SchemaFileName})."));
         return root.Parse(args).Invoke();
     }
 
-    private static Command VerbCommand<TVerb>(string name, string description, bool needsMethod = false) where TVerb : class, IVerb
+    private static Command VerbCommand<TVerb>(string name, string description, bool needsMethod = false, Option? extra = null,
+        Func<ParseResult, string?>? extraOverride = null) where TVerb : class, IVerb
     {
         var config = new Option<FileInfo?>("--config") { Description = "A JSON configuration file layered over appsettings.json." };
         var overrides = new Argument<string[]>("overrides")
@@ -28,7 +32,13 @@ public static class Program
             Arity = ArgumentArity.ZeroOrMore,
         };
         var command = new Command(name, description) { config, overrides };
-        command.SetAction(parse => PeftHost.Run<TVerb>(name, parse.GetValue(config), parse.GetValue(overrides) ?? [], needsMethod));
+        if (extra is not null) command.Options.Add(extra);
+        command.SetAction(parse =>
+        {
+            var all = (parse.GetValue(overrides) ?? []).ToList();
+            if (extraOverride?.Invoke(parse) is { } more) all.Add(more);
+            return PeftHost.Run<TVerb>(name, parse.GetValue(config), all, needsMethod);
+        });
         return command;
     }
 }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Peft.Host.Plugins;
 using Peft.Host.Verbs;
 using Peft.Torch;
 using Serilog;
@@ -37,14 +38,28 @@ public static class PeftHost
         }
     }
 
-    /// <summary>The method catalog the host validates Method:Options against.</summary>
-    public static OptionsCatalog Catalog() => new(new Dictionary<string, Peft.Configuration.HyperParametersInfo>());
+    /// <summary>Assemblies whose [PeftMethod] factories are built in (the baselines).</summary>
+    public static IReadOnlyList<System.Reflection.Assembly> BuiltInMethodAssemblies { get; } = [];
+
+    /// <summary>The host's own plugins/ folder and the folders named in Plugins:Folders.</summary>
+    public static IEnumerable<string> PluginFolders(IConfiguration? configuration)
+    {
+        yield return Path.Combine(AppContext.BaseDirectory, "plugins");
+        if (configuration is null) yield break;
+        foreach (var folder in configuration.GetSection("Plugins:Folders").GetChildren())
+            if (folder.Value is { Length: > 0 } path) yield return Path.GetFullPath(path);
+    }
+
+    public static MethodCatalog Methods(IConfiguration? configuration) =>
+        MethodCatalog.Discover(BuiltInMethodAssemblies, PluginFolders(configuration));
+
+    /// <summary>The options the host validates: its own and every known method's.</summary>
+    public static OptionsCatalog Catalog(IConfiguration? configuration = null) => new(Methods(configuration).OptionsByMethod());
 
     public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides, bool needsMethod = false)
         where TVerb : class, IVerb
     {
         IConfigurationRoot configuration;
-        var catalog = Catalog();
         try
         {
             configuration = BuildConfiguration(configFile, overrides);
@@ -55,6 +70,8 @@ public static class PeftHost
             return ExitCodes.InvalidConfiguration;
         }
 
+        var methods = Methods(configuration);
+        var catalog = new OptionsCatalog(methods.OptionsByMethod());
         // Every problem at once, with its configuration path; no stack trace.
         var issues = catalog.Validate(configuration, needsMethod);
         if (issues.Count > 0)
@@ -80,6 +97,7 @@ public static class PeftHost
             builder.Logging.AddSerilog(Log.Logger, dispose: false);
             builder.Services.AddSingleton<IConfiguration>(configuration);
             builder.Services.AddSingleton(catalog);
+            builder.Services.AddSingleton(methods);
             builder.Services.AddSingleton<TVerb>();
             using var host = builder.Build();
             var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();

@@ -1,0 +1,132 @@
+using System.Reflection;
+using Peft.Abstractions.Methods;
+using Peft.Configuration;
+
+namespace Peft.Host.Plugins;
+
+/// <summary>A method the host can run, and where it came from.</summary>
+public sealed record MethodEntry(string Name, IMethodFactory Factory, string Source);
+
+/// <summary>A plugin that could not be used, and why; the others keep working.</summary>
+public sealed record PluginProblem(string Plugin, string Message);
+
+/// <summary>
+/// Every method the host knows: the built-in baselines and the factories found in plugin folders.
+/// A plugin folder holds one folder per plugin (`Name/Name.dll` with its .deps.json, built with
+/// EnableDynamicLoading), each loaded into its own <see cref="PluginLoadContext"/>.
+/// </summary>
+public sealed class MethodCatalog
+{
+    private readonly Dictionary<string, MethodEntry> _methods = new(StringComparer.Ordinal);
+    private readonly List<PluginProblem> _problems = [];
+
+    public IReadOnlyDictionary<string, MethodEntry> Methods => _methods;
+    public IReadOnlyList<PluginProblem> Problems => _problems;
+
+    /// <summary>The contracts version plugins must be built against (major.minor of Peft.Abstractions).</summary>
+    public static Version ContractsVersion => typeof(IMethodFactory).Assembly.GetName().Version!;
+
+    public static MethodCatalog Discover(IEnumerable<Assembly> builtIn, IEnumerable<string> pluginFolders)
+    {
+        var catalog = new MethodCatalog();
+        foreach (var assembly in builtIn)
+            catalog.AddFactories(assembly, "built-in");
+        foreach (var folder in pluginFolders.Where(Directory.Exists))
+            foreach (var pluginDir in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
+                catalog.LoadPlugin(pluginDir);
+        return catalog;
+    }
+
+    /// <summary>Method name → its options record, for binding and the schema.</summary>
+    public IReadOnlyDictionary<string, HyperParametersInfo> OptionsByMethod() =>
+        _methods.ToDictionary(kv => kv.Key, kv => kv.Value.Factory.Options, StringComparer.Ordinal);
+
+    private void LoadPlugin(string pluginDir)
+    {
+        var name = Path.GetFileName(pluginDir);
+        var main = Path.Combine(pluginDir, name + ".dll");
+        if (!File.Exists(main))
+        {
+            _problems.Add(new(name, $"plugin folder {pluginDir} has no {name}.dll (a plugin folder holds Name/Name.dll)"));
+            return;
+        }
+        try
+        {
+            var context = new PluginLoadContext(main);
+            var assembly = context.LoadFromAssemblyPath(main);
+            CheckContracts(assembly, name);
+            AddFactories(assembly, $"plugin {name} ({pluginDir})");
+        }
+        catch (PluginException e)
+        {
+            _problems.Add(new(name, e.Message));
+        }
+        catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException)
+        {
+            _problems.Add(new(name, $"plugin {name} could not be loaded: {e.Message}"));
+        }
+    }
+
+    /// <summary>A plugin built against other contracts would fail with type-load errors later; say so now.</summary>
+    private static void CheckContracts(Assembly assembly, string plugin)
+    {
+        var host = ContractsVersion;
+        foreach (var reference in assembly.GetReferencedAssemblies())
+        {
+            if (reference.Name != typeof(IMethodFactory).Assembly.GetName().Name || reference.Version is null) continue;
+            if (reference.Version.Major != host.Major || reference.Version.Minor != host.Minor)
+                throw new PluginException(
+                    $"plugin {plugin} was built against Peft.Abstractions {reference.Version}, but this host has {host}; rebuild the plugin against {host.Major}.{host.Minor}");
+        }
+    }
+
+    private void AddFactories(Assembly assembly, string source)
+    {
+        Type[] types;
+        try
+        {
+            types = assembly.GetTypes();
+        }
+        catch (ReflectionTypeLoadException e)
+        {
+            var first = e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message;
+            throw new PluginException($"{source}: its types could not be loaded (missing or incompatible dependency?): {first}");
+        }
+        foreach (var type in types)
+        {
+            if (type.GetCustomAttribute<PeftMethodAttribute>() is not { } attribute) continue;
+            IMethodFactory factory;
+            try
+            {
+                if (!typeof(IMethodFactory).IsAssignableFrom(type))
+                    throw new PluginException($"{type.FullName} is marked [PeftMethod] but does not implement IMethodFactory");
+                factory = (IMethodFactory)Activator.CreateInstance(type)!;
+            }
+            catch (TargetInvocationException e)
+            {
+                _problems.Add(new(source, $"{source}: creating {type.FullName} threw {e.InnerException?.GetType().Name}: {e.InnerException?.Message}"));
+                continue;
+            }
+            catch (PluginException e)
+            {
+                _problems.Add(new(source, e.Message));
+                continue;
+            }
+            if (_methods.TryGetValue(attribute.Name, out var existing))
+            {
+                // Neither claimant wins silently: the name is ambiguous, so both are set aside.
+                _problems.Add(new(source, $"method '{attribute.Name}' is claimed by both {existing.Source} and {source}; neither is used"));
+                _methods.Remove(attribute.Name);
+                _ambiguous.Add(attribute.Name);
+                continue;
+            }
+            if (_ambiguous.Contains(attribute.Name)) continue;
+            _methods[attribute.Name] = new MethodEntry(attribute.Name, factory, source);
+        }
+    }
+
+    private readonly HashSet<string> _ambiguous = new(StringComparer.Ordinal);
+}
+
+/// <summary>A plugin that cannot be used, with the reason.</summary>
+public sealed class PluginException(string message) : Exception(message);
