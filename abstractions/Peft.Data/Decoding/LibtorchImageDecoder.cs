@@ -1,7 +1,7 @@
 using Peft.Torch;
 using Peft.Torch.Imaging;
 
-namespace Peft.Data.Decoding;
+namespace Peft.Data;
 
 /// <summary>JPEG (libjpeg-turbo) and PNG (libspng) through the native shim.</summary>
 public sealed class LibtorchImageDecoder : IImageDecoder
