@@ -3,7 +3,7 @@ using System.IO.Compression;
 namespace Peft.Torch.Formats;
 
 /// <summary>NumPy's <c>.npz</c>: a zip (stored or deflated) of <c>.npy</c> arrays, as np.savez and np.savez_compressed write.</summary>
-public static class Npz
+public static partial class Npz
 {
     /// <exception cref="InvalidDataException">The file is not a zip archive.</exception>
     public static NpzArchive Open(string path) => new(path);

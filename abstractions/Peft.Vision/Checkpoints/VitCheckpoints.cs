@@ -1,0 +1,160 @@
+using System.Text.Json;
+using Peft.Abstractions.Backbone;
+using Peft.Torch;
+using Peft.Torch.Formats;
+using static Peft.Torch.torch;
+
+namespace Peft.Vision.Checkpoints;
+
+public enum CheckpointFormat
+{
+    /// <summary>safetensors with timm's keys (timm/HF exports, MAE and MoCo v3 checkpoints converted to safetensors).</summary>
+    SafeTensors,
+
+    /// <summary>Google's Flax ViT release as NumPy .npz (VPT's backbones).</summary>
+    GoogleNpz,
+}
+
+/// <summary>What a load did besides copying tensors, for the run's log.</summary>
+/// <param name="Ignored">Checkpoint keys dropped as not the backbone's (classifier, MAE decoder, MoCo momentum encoder, ...).</param>
+/// <param name="ResampledFromGrid">The checkpoint's position-embedding grid side, when it was resampled to the model's.</param>
+/// <param name="SinCosPositionEmbedding">True when the position embedding was built as MoCo v3's fixed sin-cos table.</param>
+public sealed record CheckpointLoad(string Path, CheckpointFormat Format, IReadOnlyList<string> Ignored, int? ResampledFromGrid,
+    bool SinCosPositionEmbedding);
+
+/// <summary>Loads pretrained weights into a <see cref="VisionTransformer"/> and saves them as timm-keyed safetensors.</summary>
+public static class VitCheckpoints
+{
+    // Wrappers that training code puts around the backbone's keys: DDP, MoCo v3's base encoder,
+    // torch.compile, and a "model" container flattened by the conversion to safetensors.
+    private static readonly string[] WrapperPrefixes = ["module.", "base_encoder.", "_orig_mod.", "model."];
+
+    private const string SpecKey = "peft.spec", KindKey = "peft.kind", IdentityKey = "peft.identity";
+
+    /// <summary>
+    /// Loads a checkpoint, chosen by content (a zip is an .npz, an 8-byte length and JSON are safetensors), into
+    /// <paramref name="vit"/>: keys are converted to timm's, keys that are not the backbone's are dropped, the
+    /// position embedding is resampled when its grid differs (or built for MoCo v3 when absent), then every
+    /// key and shape is checked strictly before anything is copied.
+    /// </summary>
+    /// <exception cref="CheckpointMismatchException">Missing, unexpected or misshapen keys, all listed at once.</exception>
+    /// <exception cref="InvalidDataException">The file is neither safetensors nor .npz, or is corrupt.</exception>
+    public static CheckpointLoad Load(VisionTransformer vit, string path, BackboneKind kind)
+    {
+        using var scope = NewDisposeScope();
+        var spec = vit.Spec;
+        var model = $"{nameof(VisionTransformer)} ({spec}) as a {Name(kind)} backbone";
+        var format = DetectFormat(path);
+        List<string> ignored = [];
+        var state = format == CheckpointFormat.GoogleNpz
+            ? GoogleNpz.Read(path, spec, model, ignored)
+            : ReadSafeTensors(path, kind, ignored);
+
+        var sinCos = kind == BackboneKind.Moco && !state.ContainsKey("pos_embed");
+        if (sinCos) state["pos_embed"] = PositionEmbedding.SinCos2d(spec.Grid, spec.Dim);
+
+        using var target = vit.state_dict();
+        CheckpointMismatchException.ThrowIfMismatched(path, model,
+            expected: target.ToDictionary(t => t.Key, t => t.Value.shape),
+            found: state.ToDictionary(s => s.Key, s => s.Value.shape),
+            accepts: (key, shape) => key == "pos_embed" && PositionEmbedding.GridOf(shape, spec.Dim) is not null);
+
+        var grid = PositionEmbedding.GridOf(state["pos_embed"].shape, spec.Dim);
+        if (grid != spec.Grid) state["pos_embed"] = PositionEmbedding.Resample(state["pos_embed"], spec.Grid);
+
+        vit.load_state_dict(state);
+        vit.Kind = kind;
+        vit.InvalidateIdentity();
+        return new CheckpointLoad(path, format, ignored, grid != spec.Grid ? grid : null, sinCos);
+    }
+
+    /// <summary>Writes the ViT's weights as safetensors with timm's keys; the metadata records spec, kind and identity.</summary>
+    public static void Save(VisionTransformer vit, string path)
+    {
+        using var state = vit.state_dict();
+        SafeTensors.Save(path, state, new Dictionary<string, string>
+        {
+            ["format"] = "pt",                                 // what timm and transformers write
+            [SpecKey] = JsonSerializer.Serialize(vit.Spec),
+            [KindKey] = Name(vit.Kind),
+            [IdentityKey] = vit.Identity,
+        });
+    }
+
+    /// <summary>The spec <see cref="Save"/> recorded in a safetensors file, or null when the file has none.</summary>
+    public static VitSpec? ReadSpec(string path)
+    {
+        using var reader = SafeTensors.Open(path);
+        return reader.Metadata.TryGetValue(SpecKey, out var json) ? JsonSerializer.Deserialize<VitSpec>(json) : null;
+    }
+
+    /// <summary>The format of a checkpoint file, from its first bytes.</summary>
+    public static CheckpointFormat DetectFormat(string path)
+    {
+        Span<byte> head = stackalloc byte[9];
+        int read;
+        using (var stream = File.OpenRead(path)) read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        if (read >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8)) return CheckpointFormat.GoogleNpz;
+        if (read == head.Length && head[8] == (byte)'{') return CheckpointFormat.SafeTensors;
+        throw new InvalidDataException(
+            $"{path}: neither safetensors nor a NumPy .npz. PyTorch pickles (.pth, .bin) are not read, since loading one runs code: "
+            + "convert them with safetensors.torch.save_file.");
+    }
+
+    /// <summary>A safetensors file's tensors under timm's keys: wrapper prefixes stripped, keys that are not the backbone's dropped.</summary>
+    private static Dictionary<string, Tensor> ReadSafeTensors(string path, BackboneKind kind, List<string> ignored)
+    {
+        using var reader = SafeTensors.Open(path);
+        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var origin = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var name in reader.Names)
+        {
+            var key = StripWrappers(name);
+            if (!IsBackbone(key, kind))
+            {
+                ignored.Add(name);
+                continue;
+            }
+            if (!origin.TryAdd(key, name))
+                throw new InvalidDataException($"{path}: '{origin[key]}' and '{name}' both name the backbone's '{key}'");
+            state[key] = reader.Load(name);
+        }
+        return state;
+    }
+
+    private static string StripWrappers(string key)
+    {
+        for (var stripped = true; stripped;)
+        {
+            stripped = false;
+            foreach (var prefix in WrapperPrefixes)
+                if (key.StartsWith(prefix, StringComparison.Ordinal))
+                {
+                    key = key[prefix.Length..];
+                    stripped = true;
+                }
+        }
+        return key;
+    }
+
+    /// <summary>
+    /// False for what pre-training or classification adds around the backbone: the classifier (<c>head</c>,
+    /// <c>pre_logits</c>); MAE's decoder, mask token and <c>fc_norm</c>; MoCo v3's momentum encoder and predictor
+    /// (VPT's MoCo loader drops them too, docs/reference/vpt_gated.md).
+    /// </summary>
+    private static bool IsBackbone(string key, BackboneKind kind)
+    {
+        static bool Under(string key, string module) =>
+            key.StartsWith(module, StringComparison.Ordinal) && (key.Length == module.Length || key[module.Length] == '.');
+
+        if (Under(key, "head") || Under(key, "pre_logits")) return false;
+        return kind switch
+        {
+            BackboneKind.Mae => !(Under(key, "fc_norm") || Under(key, "mask_token") || key.StartsWith("decoder_", StringComparison.Ordinal)),
+            BackboneKind.Moco => !(Under(key, "momentum_encoder") || Under(key, "predictor")),
+            _ => true,
+        };
+    }
+
+    private static string Name(BackboneKind kind) => kind.ToString().ToLowerInvariant();
+}
