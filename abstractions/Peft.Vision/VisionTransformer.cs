@@ -64,7 +64,8 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
     private string ComputeIdentity()
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (name, t) in state_dict())
+        using var state = state_dict();
+        foreach (var (name, t) in state)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}:{t.dtype.Name()}:{t.ShapeString};"));
             hash.AppendData(t.bytes());

@@ -40,7 +40,7 @@ public sealed partial record TrainerOptions
     [Range(0, 0.999999), Description("AdamW beta2.")]
     public double Beta2 { get; init; } = 0.999;
 
-    [Range(0, 100000), Description("Linear warm-up length, in schedule steps (epochs or optimizer steps).")]
+    [Range(0, 100000), Description("Linear warm-up length in epochs (converted to steps when the schedule advances per step).")]
     public int WarmupEpochs { get; init; } = 10;
 
     [AllowedValues("epoch", "step"), Description("Advance the schedule once per epoch (VPT family) or per optimizer step (DA-VPT).")]

@@ -1,0 +1,90 @@
+using Peft.Data;
+using Peft.Torch;
+using static Peft.Torch.torch;
+
+namespace Peft.Training.Data;
+
+/// <summary>A labelled batch; the consumer owns (and disposes) both tensors.</summary>
+public readonly record struct LabeledBatch(Tensor Images, Tensor Labels) : IDisposable
+{
+    public void Dispose()
+    {
+        Images.Dispose();
+        Labels.Dispose();
+    }
+}
+
+/// <summary>What the trainer reads: the same batches for the same epoch, in the same order, every time.</summary>
+public interface IBatchSource
+{
+    int SampleCount { get; }
+
+    /// <summary>Batches in one epoch.</summary>
+    int BatchCount { get; }
+
+    /// <summary>Batches of one epoch, deterministic per (seed, epoch): a resumed run can skip those already seen.</summary>
+    IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken);
+
+    /// <summary>Time the consumer has spent blocked waiting for data.</summary>
+    TimeSpan WaitTime { get; }
+}
+
+/// <summary>Peft.Data's prefetching loader as a batch source.</summary>
+public sealed class LoaderBatchSource(DataLoader loader) : IBatchSource
+{
+    public int SampleCount => loader.Dataset.Count;
+    public int BatchCount { get; } = loader.Sampler.Batches(0).Count;
+    public TimeSpan WaitTime => loader.Stats.WaitTime;
+
+    public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
+    {
+        // A loader batch's tensors belong to no dispose scope; the LabeledBatch passes that ownership on.
+        foreach (var batch in loader.Epoch(epoch, cancellationToken))
+            yield return new LabeledBatch(batch.Images, batch.Labels);
+    }
+}
+
+/// <summary>
+/// Tensors already in memory (N, ...) with int64 labels (N): shuffled deterministically per
+/// (seed, epoch), optionally class-balanced. Used for cached features and small synthetic tasks.
+/// </summary>
+public sealed class InMemoryBatchSource : IBatchSource, IDisposable
+{
+    private readonly Tensor _inputs;
+    private readonly Tensor _labels;
+    private readonly int[] _labelValues;
+    private readonly IBatchSampler _sampler;
+
+    public InMemoryBatchSource(Tensor inputs, Tensor labels, int batchSize, bool shuffle, int seed, int samplesPerClass = 0, bool dropLast = false)
+    {
+        _inputs = inputs.alias().DetachFromDisposeScope();
+        _labels = labels.alias().DetachFromDisposeScope();
+        _labelValues = labels.to(int32).data<int>();
+        SampleCount = (int)inputs.size(0);
+        _sampler = samplesPerClass > 0
+            ? new ClassBalancedBatchSampler(_labelValues, Math.Max(1, batchSize / samplesPerClass), samplesPerClass, seed)
+            : new RandomBatchSampler(SampleCount, batchSize, shuffle, dropLast, seed);
+    }
+
+    public int SampleCount { get; }
+    public int BatchCount => _sampler.Batches(0).Count;
+    public TimeSpan WaitTime => TimeSpan.Zero;
+
+    public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
+    {
+        foreach (var indices in _sampler.Batches(epoch))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            using var index = tensor(indices.Select(i => (long)i).ToArray());
+            var images = _inputs.index_select(0, index).DetachFromDisposeScope();
+            var labels = _labels.index_select(0, index).DetachFromDisposeScope();
+            yield return new LabeledBatch(images, labels);
+        }
+    }
+
+    public void Dispose()
+    {
+        _inputs.Dispose();
+        _labels.Dispose();
+    }
+}

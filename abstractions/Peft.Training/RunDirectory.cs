@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Peft.Abstractions.Backbone;
+using Peft.Abstractions.Methods;
+using Peft.Configuration;
+using Peft.Torch;
+using Peft.Torch.Formats;
+using static Peft.Torch.torch;
+
+namespace Peft.Training;
+
+/// <summary>
+/// A run's directory: <c>config.json</c>, <c>metrics.jsonl</c>, <c>results.json</c>,
+/// <c>adapter.safetensors</c> (the trained tensors and a manifest) and <c>checkpoint/state.safetensors</c>
+/// (trainable tensors, optimizer state and RNG state, with the run position in its manifest).
+/// </summary>
+public sealed class RunDirectory(string path)
+{
+    public const string ManifestKey = "peft.manifest";
+    private const string MethodPrefix = "method.";
+    private const string OptimizerPrefix = "optimizer.";
+    private const string RngKey = "rng_state";
+
+    internal static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = false,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+    };
+
+    public string Path { get; } = System.IO.Path.GetFullPath(path);
+    public string ConfigFile => System.IO.Path.Combine(Path, "config.json");
+    public string MetricsFile => System.IO.Path.Combine(Path, "metrics.jsonl");
+    public string ResultsFile => System.IO.Path.Combine(Path, "results.json");
+    public string AdapterFile => System.IO.Path.Combine(Path, "adapter.safetensors");
+    public string CheckpointFile => System.IO.Path.Combine(Path, "checkpoint", "state.safetensors");
+    public bool HasCheckpoint => File.Exists(CheckpointFile);
+
+    public void Create(string? configJson)
+    {
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, "checkpoint"));
+        if (configJson is not null) File.WriteAllText(ConfigFile, configJson);
+    }
+
+    public void AppendMetrics(EpochMetrics metrics) =>
+        File.AppendAllText(MetricsFile, JsonSerializer.Serialize(metrics, Json) + "\n");
+
+    /// <summary>Drops metric lines of epochs after <paramref name="completedEpochs"/> (written after the checkpoint a resume starts from).</summary>
+    public void TruncateMetrics(int completedEpochs)
+    {
+        if (!File.Exists(MetricsFile)) return;
+        var kept = File.ReadAllLines(MetricsFile)
+            .Where(l => l.Length > 0 && JsonSerializer.Deserialize<EpochMetrics>(l, Json)!.Epoch <= completedEpochs)
+            .ToList();
+        File.WriteAllLines(MetricsFile, kept);
+    }
+
+    public IReadOnlyList<EpochMetrics> ReadMetrics() => File.Exists(MetricsFile)
+        ? File.ReadAllLines(MetricsFile).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<EpochMetrics>(l, Json)!).ToList()
+        : [];
+
+    public void WriteResults(TrainingResult result) =>
+        WriteAtomically(ResultsFile, JsonSerializer.Serialize(result, new JsonSerializerOptions(Json) { WriteIndented = true }) + "\n");
+
+    /// <summary>The final trained tensors with a manifest naming the method, its options and the backbone.</summary>
+    public void WriteAdapter(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables, string methodId,
+        IHyperParameters options, string backboneIdentity, VitSpec spec)
+    {
+        var manifest = new AdapterManifest(methodId, ContentHashing.CanonicalText(options), options.ContentHash(), backboneIdentity,
+            JsonSerializer.Serialize(spec, Json));
+        using var tensors = TrainedTensors(method, trainables);
+        SafeTensors.Save(AdapterFile, tensors.Items, new Dictionary<string, string> { [ManifestKey] = JsonSerializer.Serialize(manifest, Json) });
+    }
+
+    /// <summary>Reads an adapter file's manifest and tensors.</summary>
+    public static (AdapterManifest Manifest, Dictionary<string, Tensor> Tensors) ReadAdapter(string file)
+    {
+        using var reader = SafeTensors.Open(file);
+        if (!reader.Metadata.TryGetValue(ManifestKey, out var text))
+            throw new InvalidDataException($"{file} is not a Peft adapter file (no {ManifestKey} metadata)");
+        return (JsonSerializer.Deserialize<AdapterManifest>(text, Json)!, reader.LoadAll());
+    }
+
+    /// <summary>
+    /// Copies trained tensors (an adapter file's or a checkpoint's) back: the method's whole state, strictly,
+    /// and each tuned backbone tensor (<paramref name="trainables"/>, from <see cref="Trainables.Of"/>).
+    /// </summary>
+    public static void ApplyAdapter(IReadOnlyDictionary<string, Tensor> tensors, IPeftMethod method,
+        IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables)
+    {
+        var methodState = tensors.Where(kv => kv.Key.StartsWith(MethodPrefix, StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key[MethodPrefix.Length..], kv => kv.Value);
+        method.Module.load_state_dict(methodState);
+        var tuned = trainables.Where(t => t.Name.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)).ToList();
+        var saved = tensors.Keys.Where(k => k.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)).ToHashSet();
+        var missing = tuned.Select(t => t.Name).Where(n => !saved.Contains(n)).ToList();
+        var unexpected = saved.Except(tuned.Select(t => t.Name)).Order(StringComparer.Ordinal).ToList();
+        if (missing.Count + unexpected.Count > 0)
+            throw new InvalidDataException("the saved backbone tensors do not match the method's: " +
+                (missing.Count > 0 ? $"missing {string.Join(", ", missing)}" : "") +
+                (unexpected.Count > 0 ? $"{(missing.Count > 0 ? "; " : "")}unexpected {string.Join(", ", unexpected)}" : ""));
+        using var noGrad = no_grad();
+        foreach (var (name, p) in tuned) p.copy_(tensors[name]);
+    }
+
+    public void SaveCheckpoint(RunState state, IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables,
+        optim.Optimizer optimizer, optim.lr_scheduler.LambdaLR schedule, string methodId, IHyperParameters options, string backboneIdentity)
+    {
+        using var tensors = TrainedTensors(method, trainables);
+        using var optimizerState = optimizer.state_dict();
+        foreach (var (key, t) in optimizerState.tensors) tensors.Add(OptimizerPrefix + key, t.alias());
+        tensors.Add(RngKey, get_rng_state());
+        var manifest = new CheckpointManifest(methodId, options.ContentHash(), backboneIdentity, state,
+            optimizerState.scalars.ToDictionary(kv => kv.Key, kv => kv.Value), schedule.last_step);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(CheckpointFile)!);
+        // SafeTensors.Save writes a temporary file and renames it: a crash mid-write keeps the previous checkpoint.
+        SafeTensors.Save(CheckpointFile, tensors.Items, new Dictionary<string, string> { [ManifestKey] = JsonSerializer.Serialize(manifest, Json) });
+    }
+
+    public RunState LoadCheckpoint(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables, optim.Optimizer optimizer,
+        optim.lr_scheduler.LambdaLR schedule, string methodId, IHyperParameters options, string backboneIdentity)
+    {
+        using var reader = SafeTensors.Open(CheckpointFile);
+        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(reader.Metadata[ManifestKey], Json)!;
+        var problems = new List<string>();
+        if (manifest.Method != methodId) problems.Add($"it was written by method '{manifest.Method}', this run uses '{methodId}'");
+        if (manifest.OptionsHash != options.ContentHash())
+            problems.Add($"its method options hash {manifest.OptionsHash} differs from this run's {options.ContentHash()}");
+        if (manifest.BackboneIdentity != backboneIdentity)
+            problems.Add($"it was trained on backbone {manifest.BackboneIdentity}, this run loads {backboneIdentity}");
+        if (problems.Count > 0)
+            throw new InvalidOperationException($"cannot resume from {CheckpointFile}: {string.Join("; ", problems)}. " +
+                "Use another Run:Name, or Run:Resume=false to start over.");
+
+        var all = reader.LoadAll();
+        try
+        {
+            ApplyAdapter(all, method, trainables);
+            using var optimizerState = new optim.OptimizerStateDict();
+            foreach (var (key, t) in all.Where(kv => kv.Key.StartsWith(OptimizerPrefix, StringComparison.Ordinal)))
+                optimizerState.tensors[key[OptimizerPrefix.Length..]] = t.alias();
+            foreach (var (key, v) in manifest.OptimizerScalars) optimizerState.scalars[key] = v;
+            optimizer.load_state_dict(optimizerState);
+            schedule.load_state_dict(new Dictionary<string, double> { ["last_step"] = manifest.ScheduleStep });
+            set_rng_state(all[RngKey]);
+        }
+        finally
+        {
+            foreach (var t in all.Values) t.Dispose();
+        }
+        return manifest.State;
+    }
+
+    /// <summary>The method's whole state (parameters and buffers) and the tuned backbone tensors.</summary>
+    private static TensorBag TrainedTensors(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables)
+    {
+        var bag = new TensorBag();
+        // state_dict's tensors are fresh handles: the bag takes them over.
+        foreach (var (name, t) in method.Module.state_dict()) bag.Add(MethodPrefix + name, t);
+        foreach (var (name, p) in trainables.Where(t => t.Name.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)))
+            bag.Add(name, p.detach());
+        return bag;
+    }
+
+    private static void WriteAtomically(string file, string text)
+    {
+        var temp = file + ".tmp";
+        File.WriteAllText(temp, text);
+        File.Move(temp, file, overwrite: true);
+    }
+
+    /// <summary>Named tensors to save, disposed together.</summary>
+    private sealed class TensorBag : IDisposable
+    {
+        public List<KeyValuePair<string, Tensor>> Items { get; } = [];
+        public void Add(string name, Tensor t) => Items.Add(new(name, t.DetachFromDisposeScope()));
+
+        public void Dispose()
+        {
+            foreach (var (_, t) in Items) t.Dispose();
+        }
+    }
+}
+
+/// <summary>What an adapter file says about itself.</summary>
+public sealed record AdapterManifest(string Method, string Options, string OptionsHash, string BackboneIdentity, string Spec);
+
+/// <summary>What a checkpoint says about the run it belongs to.</summary>
+public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State,
+    Dictionary<string, double> OptimizerScalars, int ScheduleStep);

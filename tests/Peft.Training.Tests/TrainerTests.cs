@@ -1,0 +1,185 @@
+using System.Text.Json;
+using Peft.Abstractions.Methods;
+using Peft.Abstractions.Options;
+using Peft.Torch;
+using Peft.Training.Baselines;
+using Peft.Training.Data;
+using Peft.Vision;
+using static Peft.Torch.torch;
+
+namespace Peft.Training.Tests;
+
+public sealed class TrainerTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("peft-trainer-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    private static TrainerOptions Recipe(int epochs = 6, string optimizer = "sgd", double lr = 0.4) => new()
+    {
+        Epochs = epochs, Optimizer = optimizer, BaseLr = lr, WarmupEpochs = 1, ScaleLrByBatch = true, WeightDecay = 1e-4, EvalEvery = 2,
+        CheckpointEvery = 1,
+    };
+
+    private TrainerSetup Setup(BaselineKind kind, VisionTransformer vit, TrainerOptions recipe, string run, IBatchSource train,
+        IBatchSource? test = null)
+    {
+        manual_seed(5);
+        var options = new BaselineOptions();
+        var method = new BaselineMethod(kind, vit, 4, options);
+        return new TrainerSetup
+        {
+            Backbone = vit, Method = method, MethodId = kind.ToString().ToLowerInvariant(), MethodOptions = options, Recipe = recipe,
+            BatchSize = 32, Train = train, Val = test, Test = test, RunDirectory = Path.Combine(_dir.FullName, run),
+            ConfigJson = "{}",
+        };
+    }
+
+    [Theory]
+    [InlineData(BaselineKind.Linear)]
+    [InlineData(BaselineKind.Bias)]
+    [InlineData(BaselineKind.Full)]
+    public void Baselines_learn_a_separable_task_well_above_chance(BaselineKind kind)
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(256, 11, 32, shuffle: true);
+        using var test = TinyTask.Source(128, 12, 64, shuffle: false);
+        // Tuning backbone tensors wants a smaller step than a head alone (as in VPT's sweeps).
+        var recipe = kind == BaselineKind.Linear ? Recipe() : Recipe(epochs: 8, lr: 0.1) with { ClipGradNorm = 1 };
+        var result = new Trainer(Setup(kind, vit, recipe, kind.ToString(), train, test)).Run();
+        var lines = string.Join(" | ", new RunDirectory(Path.Combine(_dir.FullName, kind.ToString())).ReadMetrics().Select(m => $"{m.Epoch}:{m.Loss:F3}/{m.TrainAccuracy:F2}/lr{m.Lr:F4}"));
+        Assert.True(result.LastEpoch!.Test > 0.9, $"{kind}: test accuracy {result.LastEpoch.Test} (chance 0.25) {lines}");
+    }
+
+    [Fact]
+    public void Trainable_counts_follow_the_closed_forms()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(32, 1, 32, shuffle: false);
+        var (d, depth, hidden, classes) = (32L, 2L, 128L, 4L);
+        var head = (d + 1) * classes;
+        // Biases of a ViT: patch conv D; per block norm1 D, qkv 3D, proj D, norm2 D, fc1 hidden, fc2 D; final norm D.
+        var biases = d + depth * (d + 3 * d + d + d + hidden + d) + d;
+        var total = vit.parameters().Sum(p => p.numel());
+        Assert.Equal(head, new Trainer(Setup(BaselineKind.Linear, vit, Recipe(), "l", train)).TrainableParameters.Sum(p => p.Parameter.numel()));
+        Assert.Equal(head + biases, new Trainer(Setup(BaselineKind.Bias, vit, Recipe(), "b", train)).TrainableParameters.Sum(p => p.Parameter.numel()));
+        Assert.Equal(head + total, new Trainer(Setup(BaselineKind.Full, vit, Recipe(), "f", train)).TrainableParameters.Sum(p => p.Parameter.numel()));
+    }
+
+    [Fact]
+    public void Vpt_schedule_starts_at_zero_and_peaks_at_base_lr_times_batch_over_256()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(64, 1, 32, shuffle: false);
+        var recipe = Recipe(epochs: 5) with { WarmupEpochs = 2, BaseLr = 0.8, EvalEvery = 100 };
+        var trainer = new Trainer(Setup(BaselineKind.Linear, vit, recipe, "lr", train));
+        trainer.Run();
+        var lrs = new RunDirectory(Path.Combine(_dir.FullName, "lr")).ReadMetrics().Select(m => m.Lr).ToArray();
+        var peak = 0.8 * 32 / 256; // 0.1
+        Assert.Equal(0.0, lrs[0], 12);                                      // epoch 0 trains at lr 0
+        Assert.Equal(peak / 2, lrs[1], 12);                                 // half-way through warm-up
+        Assert.Equal(peak, lrs[2], 12);                                     // end of warm-up
+        Assert.Equal(peak * 0.5 * (1 + Math.Cos(Math.PI / 3)), lrs[3], 12); // cosine, 1/3 of the decay
+    }
+
+    [Fact]
+    public void Vpt_groups_decay_everything_but_the_head_bias()
+    {
+        using var vit = TinyTask.Backbone();
+        using var method = new BaselineMethod(BaselineKind.Bias, vit, 4, new BaselineOptions());
+        var groups = method.ParameterGroups(Recipe() with { WeightDecay = 0.01 }, vit);
+        var noDecay = Assert.Single(groups, g => g.WeightDecay == 0);
+        Assert.Equal(["head.fc.bias"], noDecay.Parameters.Select(p => p.Name));
+        Assert.Contains(groups, g => g.WeightDecay == 0.01 && g.Parameters.Any(p => p.Name == "backbone.blocks.0.attn.qkv.bias"));
+        Assert.Equal(-Math.Log(99), method.HeadModule.fc.bias!.data<float>()[0], 5);
+    }
+
+    [Fact]
+    public void An_interrupted_run_resumes_to_the_same_weights_and_metrics()
+    {
+        var recipe = Recipe(epochs: 4) with { EvalEvery = 1 };
+        using var train = TinyTask.Source(192, 21, 32, shuffle: true);
+        using var test = TinyTask.Source(64, 22, 64, shuffle: false);
+
+        using var vitA = TinyTask.Backbone();
+        var a = new Trainer(Setup(BaselineKind.Bias, vitA, recipe, "a", train, test));
+        var resultA = a.Run();
+        var weightsA = a.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
+
+        // Interrupt the second run after 9 steps (mid-epoch 1), then resume it with a new trainer.
+        using var vitB = TinyTask.Backbone();
+        var setupB = Setup(BaselineKind.Bias, vitB, recipe, "b", train, test);
+        using var cancel = new CancellationTokenSource();
+        var steps = 0;
+        var progress = new SyncProgress(p => { if (p.Phase == "train" && ++steps == 9) cancel.Cancel(); });
+        Assert.Throws<OperationCanceledException>(() => new Trainer(setupB).Run(progress, cancel.Token));
+        Assert.True(File.Exists(Path.Combine(setupB.RunDirectory, "checkpoint", "state.safetensors")));
+
+        using var vitC = TinyTask.Backbone();
+        var c = new Trainer(Setup(BaselineKind.Bias, vitC, recipe, "b", train, test));
+        var resultC = c.Run();
+        var weightsC = c.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
+
+        for (var i = 0; i < weightsA.Count; i++) Assert.Equal(weightsA[i], weightsC[i]);
+        Assert.Equal(resultA.LastEpoch!.Test, resultC.LastEpoch!.Test);
+        Assert.Equal(resultA.LastEpoch.Loss, resultC.LastEpoch.Loss);
+        var metricsA = new RunDirectory(Path.Combine(_dir.FullName, "a")).ReadMetrics();
+        var metricsC = new RunDirectory(setupB.RunDirectory).ReadMetrics();
+        Assert.Equal(metricsA.Select(m => (m.Epoch, m.Loss, m.Val)), metricsC.Select(m => (m.Epoch, m.Loss, m.Val)));
+    }
+
+    [Fact]
+    public void Resuming_with_other_options_or_another_backbone_is_refused()
+    {
+        using var train = TinyTask.Source(64, 1, 32, shuffle: false);
+        using var vit = TinyTask.Backbone();
+        new Trainer(Setup(BaselineKind.Linear, vit, Recipe(epochs: 1), "r", train)).Run();
+
+        using var other = TinyTask.Backbone(seed: 99);
+        var e = Assert.Throws<InvalidOperationException>(() => new Trainer(Setup(BaselineKind.Linear, other, Recipe(epochs: 2), "r", train)).Run());
+        Assert.Contains("trained on backbone", e.Message);
+
+        using var same = TinyTask.Backbone();
+        var setup = Setup(BaselineKind.Linear, same, Recipe(epochs: 2), "r", train);
+        var changed = new TrainerSetup
+        {
+            Backbone = setup.Backbone, Method = setup.Method, MethodId = setup.MethodId, MethodOptions = new BaselineOptions { HeadBias = 0 },
+            Recipe = setup.Recipe, BatchSize = setup.BatchSize, Train = setup.Train, RunDirectory = setup.RunDirectory,
+        };
+        e = Assert.Throws<InvalidOperationException>(() => new Trainer(changed).Run());
+        Assert.Contains("options hash", e.Message);
+    }
+
+    [Fact]
+    public void The_run_directory_holds_config_metrics_results_and_adapter()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(64, 3, 32, shuffle: true);
+        using var test = TinyTask.Source(32, 4, 32, shuffle: false);
+        var setup = Setup(BaselineKind.Linear, vit, Recipe(epochs: 2), "dir", train, test);
+        var result = new Trainer(setup).Run();
+        var run = new RunDirectory(setup.RunDirectory);
+        Assert.Equal("{}", File.ReadAllText(run.ConfigFile));
+        Assert.Equal([1, 2], run.ReadMetrics().Select(m => m.Epoch));
+        using var json = JsonDocument.Parse(File.ReadAllText(run.ResultsFile));
+        Assert.Equal(33 * 4, json.RootElement.GetProperty("trainableParameters").GetInt64());
+        Assert.Equal(0, json.RootElement.GetProperty("trainableParametersWithoutHead").GetInt64());
+        Assert.True(json.RootElement.GetProperty("peakResidentBytes").GetInt64() > 0);
+        Assert.Equal(result.LastEpoch!.Test, json.RootElement.GetProperty("lastEpoch").GetProperty("test").GetDouble());
+
+        var (manifest, tensors) = RunDirectory.ReadAdapter(run.AdapterFile);
+        Assert.Equal("linear", manifest.Method);
+        Assert.Equal(vit.Identity, manifest.BackboneIdentity);
+        Assert.Equal(["method.head.fc.bias", "method.head.fc.weight"], tensors.Keys.Order());
+        // Applying the adapter to a fresh method reproduces the trained head exactly.
+        using var fresh = new BaselineMethod(BaselineKind.Linear, vit, 4, new BaselineOptions());
+        RunDirectory.ApplyAdapter(tensors, fresh, Trainables.Of(fresh, vit));
+        Assert.Equal(((BaselineMethod)setup.Method).HeadModule.fc.weight.data<float>(), fresh.HeadModule.fc.weight.data<float>());
+    }
+
+    /// <summary>IProgress that reports synchronously on the training thread (Progress&lt;T&gt; posts asynchronously).</summary>
+    private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
