@@ -15,6 +15,9 @@ public static class Program
         var root = new RootCommand("Peft: parameter-efficient fine-tuning of Vision Transformers with visual prompts.");
         root.Subcommands.Add(VerbCommand<InfoVerb>("info", "Engine self-check: libtorch version, threads, BLAS in use, measured GEMM GFLOP/s."));
         root.Subcommands.Add(VerbCommand<BenchVerb>("bench", "Engine benchmark: per-op overhead and GEMM/linear throughput of the binding against a C++ loop."));
+        root.Subcommands.Add(VerbCommand<TrainVerb>("train", "Train Method:Name on the Backbone and Data, evaluate, and report.", needsMethod: true));
+        root.Subcommands.Add(VerbCommand<EvalVerb>("eval", "Evaluate an adapter (Eval:Adapter, default: the train run's) on the test split.", needsMethod: true));
+        root.Subcommands.Add(VerbCommand<PretrainVerb>("pretrain", "Pre-train the Backbone from scratch on the Pretrain classes (cached)."));
         var describe = new Option<bool>("--describe") { Description = "Print each method's options table." };
         root.Subcommands.Add(VerbCommand<MethodsVerb>("methods", "List the methods (built-in baselines and plugins).", extra: describe,
             extraOverride: parse => parse.GetValue(describe) ? "Methods:Describe=true" : null));

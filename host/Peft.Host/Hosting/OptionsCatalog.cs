@@ -23,6 +23,7 @@ public sealed class OptionsCatalog
         HyperParametersInfo.Of<BackboneOptions>(),
         HyperParametersInfo.Of<DataOptions>(),
         HyperParametersInfo.Of<TrainerOptions>(),
+        HyperParametersInfo.Of<PretrainOptions>(),
     ];
 
     /// <summary>Method name → its options record (bound from Method:Options when Method:Name selects it).</summary>

@@ -39,7 +39,8 @@ public static class PeftHost
     }
 
     /// <summary>Assemblies whose [PeftMethod] factories are built in (the baselines).</summary>
-    public static IReadOnlyList<System.Reflection.Assembly> BuiltInMethodAssemblies { get; } = [];
+    public static IReadOnlyList<System.Reflection.Assembly> BuiltInMethodAssemblies { get; } =
+        [typeof(Peft.Training.Baselines.BaselineFactory).Assembly];
 
     /// <summary>The host's own plugins/ folder and the folders named in Plugins:Folders.</summary>
     public static IEnumerable<string> PluginFolders(IConfiguration? configuration)

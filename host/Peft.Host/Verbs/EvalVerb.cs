@@ -1,0 +1,64 @@
+using System.Text;
+using Microsoft.Extensions.Configuration;
+using Peft.Abstractions.Methods;
+using Peft.Host.Hosting;
+using Peft.Host.Plugins;
+using Peft.Training;
+using Peft.Training.Data;
+using Serilog;
+
+namespace Peft.Host.Verbs;
+
+/// <summary>
+/// `peft eval`: loads an adapter (Eval:Adapter, default: the run directory `peft train` would use)
+/// onto the Backbone and reports top-1 on the Data's test split.
+/// </summary>
+public sealed class EvalVerb(IConfiguration configuration, MethodCatalog methods) : IVerb
+{
+    public Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var job = new JobFactory(configuration, methods);
+        var adapterPath = configuration["Eval:Adapter"] is { Length: > 0 } given ? Path.GetFullPath(given) : DefaultAdapter(job);
+        if (!File.Exists(adapterPath)) throw new FileNotFoundException($"adapter file not found: {adapterPath} (train first, or set Eval:Adapter)");
+        var (manifest, tensors) = RunDirectory.ReadAdapter(adapterPath);
+        if (!methods.Methods.TryGetValue(manifest.Method, out var entry))
+            throw new InvalidOperationException($"{adapterPath} was written by method '{manifest.Method}', which is not installed");
+
+        // The adapter records its options; bind them back through the method's generated binder.
+        var saved = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(manifest.Options))).Build();
+        var options = entry.Factory.Options.Load(saved, "").GetValueOrThrow();
+        using var vit = job.CreateBackbone(Log.Logger);
+        if (vit.Identity != manifest.BackboneIdentity)
+            Log.Warning("Backbone identity {Found} differs from the adapter's {Expected}", vit.Identity, manifest.BackboneIdentity);
+        var task = job.LoadTask();
+        using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
+        RunDirectory.ApplyAdapter(tensors, method, Trainables.Of(method, vit));
+        foreach (var t in tensors.Values) t.Dispose();
+
+        var trainer = new Trainer(new TrainerSetup
+        {
+            Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = entry.Factory.DefaultRecipe(options),
+            BatchSize = job.Data.BatchSize, Train = EmptySource.Instance, RunDirectory = Path.GetDirectoryName(adapterPath)!,
+        });
+        using var display = new ProgressDisplay(Log.Logger, entry.Name);
+        var test = JobFactory.Loader(task.Test, job.Data, vit.Spec, 256, training: false, job.Run.Seed);
+        var top1 = trainer.Evaluate(test, "test", display);
+        Console.WriteLine($"{entry.Name}: test top-1 {top1:P2} on {task.Test.Count} images ({adapterPath})");
+        return Task.FromResult(ExitCodes.Success);
+    }
+
+    private string DefaultAdapter(JobFactory job)
+    {
+        var (entry, options, recipe) = job.ResolveMethod();
+        return Path.Combine(job.RunDirectory(entry.Name, options, recipe), "adapter.safetensors");
+    }
+
+    private sealed class EmptySource : IBatchSource
+    {
+        public static readonly EmptySource Instance = new();
+        public int SampleCount => 0;
+        public int BatchCount => 0;
+        public TimeSpan WaitTime => TimeSpan.Zero;
+        public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken) => [];
+    }
+}

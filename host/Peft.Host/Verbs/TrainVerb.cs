@@ -1,0 +1,67 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+using Peft.Abstractions.Methods;
+using Peft.Host.Hosting;
+using Peft.Host.Plugins;
+using Peft.Training;
+using Serilog;
+using Spectre.Console;
+
+namespace Peft.Host.Verbs;
+
+/// <summary>`peft train`: attach Method:Name to the Backbone, train it on Data with the recipe, evaluate and report.</summary>
+public sealed class TrainVerb(IConfiguration configuration, MethodCatalog methods) : IVerb
+{
+    public Task<int> RunAsync(CancellationToken cancellationToken)
+    {
+        var job = new JobFactory(configuration, methods);
+        var (entry, options, recipe) = job.ResolveMethod();
+        var runDir = job.RunDirectory(entry.Name, options, recipe);
+        Directory.CreateDirectory(runDir);
+        var console = Log.Logger;
+        using var log = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(console)
+            .WriteTo.File(Path.Combine(runDir, "peft.log")).CreateLogger();
+        Log.Logger = log;
+        try
+        {
+            using var vit = job.CreateBackbone(log);
+            var task = job.LoadTask();
+            using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
+            var batch = job.Data.BatchSize;
+            // Methods with metric losses want B/k classes × k samples per batch (k = 2).
+            var perClass = method.Sampling == BatchSampling.ClassBalanced ? 2 : 0;
+            var trainer = new Trainer(new TrainerSetup
+            {
+                Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe, BatchSize = batch,
+                Train = JobFactory.Loader(task.Train, job.Data, vit.Spec, batch, training: true, job.Run.Seed, perClass),
+                Val = task.Val is null ? null : JobFactory.Loader(task.Val, job.Data, vit.Spec, 256, training: false, job.Run.Seed),
+                Test = JobFactory.Loader(task.Test, job.Data, vit.Spec, 256, training: false, job.Run.Seed),
+                RunDirectory = runDir, ConfigJson = JobFactory.ResolvedJson(configuration), Resume = job.Run.Resume,
+            });
+            log.Information("Training {Method} ({Trainable:N0} trainable parameters) on {Train} images, {Classes} classes; run directory {Run}",
+                entry.Name, trainer.TrainableParameters.Sum(p => p.Parameter.numel()), task.Train.Count, task.NumClasses, runDir);
+            using (var display = new ProgressDisplay(log, entry.Name))
+            {
+                var result = trainer.Run(display, cancellationToken);
+                WriteResults(result);
+            }
+            return Task.FromResult(ExitCodes.Success);
+        }
+        finally
+        {
+            Log.Logger = console;
+        }
+    }
+
+    private static void WriteResults(TrainingResult r)
+    {
+        string Pct(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        var table = new Table().AddColumns("Method", "Trainable params", "(w/o head)", "Val top-1", "Test top-1 (last epoch)",
+            "Test at best val", "Train img/s", "Eval img/s", "Peak RSS");
+        table.AddRow(r.Method, r.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture),
+            r.TrainableParametersWithoutHead.ToString("N0", CultureInfo.InvariantCulture), Pct(r.LastEpoch?.Val), Pct(r.LastEpoch?.Test),
+            Pct(r.TestAtBestVal), r.TrainImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture),
+            r.EvalImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture), $"{r.PeakResidentBytes / 1048576.0:F0} MiB");
+        AnsiConsole.Write(table);
+    }
+}
