@@ -17,7 +17,32 @@ public static class PeftProcess
         }
     }
 
+    /// <summary>Starts `peft` without waiting (output discarded).</summary>
+    public static Process Start(string workingDirectory, params string[] args)
+    {
+        var start = Info(workingDirectory, args);
+        var process = Process.Start(start)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     public static Result Run(string workingDirectory, params string[] args)
+    {
+        using var process = Process.Start(Info(workingDirectory, args))!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException("peft " + string.Join(' ', args) + " did not finish in 5 minutes");
+        }
+        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static ProcessStartInfo Info(string workingDirectory, string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -27,14 +52,6 @@ public static class PeftProcess
         };
         start.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "peft.dll"));
         foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(TimeSpan.FromMinutes(5)))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException("peft " + string.Join(' ', args) + " did not finish in 5 minutes");
-        }
-        return new Result(process.ExitCode, stdout.Result, stderr.Result);
+        return start;
     }
 }

@@ -55,13 +55,18 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
 
     private static void WriteResults(TrainingResult r)
     {
-        string Pct(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
-        var table = new Table().AddColumns("Method", "Trainable params", "(w/o head)", "Val top-1", "Test top-1 (last epoch)",
-            "Test at best val", "Train img/s", "Eval img/s", "Peak RSS");
-        table.AddRow(r.Method, r.TrainableParameters.ToString("N0", CultureInfo.InvariantCulture),
-            r.TrainableParametersWithoutHead.ToString("N0", CultureInfo.InvariantCulture), Pct(r.LastEpoch?.Val), Pct(r.LastEpoch?.Test),
-            Pct(r.TestAtBestVal), r.TrainImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture),
-            r.EvalImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture), $"{r.PeakResidentBytes / 1048576.0:F0} MiB");
+        static string Pct(double? v) => v is { } x ? x.ToString("P2", CultureInfo.InvariantCulture) : "-";
+        static string Int(long v) => v.ToString("N0", CultureInfo.InvariantCulture);
+        var table = new Table().AddColumns("Result", r.Method);
+        table.AddRow("test top-1 (last epoch)", Pct(r.LastEpoch?.Test));
+        table.AddRow("val top-1 (last epoch)", Pct(r.LastEpoch?.Val));
+        if (r.BestEpoch is { } best) table.AddRow($"test top-1 at best val (epoch {best})", Pct(r.TestAtBestVal));
+        table.AddRow("trainable parameters", $"{Int(r.TrainableParameters)} ({Int(r.TrainableParametersWithoutHead)} without the head)");
+        table.AddRow("total parameters", Int(r.TotalParameters));
+        table.AddRow("training images/s", r.TrainImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture));
+        table.AddRow("evaluation images/s", r.EvalImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture));
+        table.AddRow("waiting for data", r.DataWaitShare.ToString("P1", CultureInfo.InvariantCulture));
+        table.AddRow("peak resident memory", $"{r.PeakResidentBytes / 1048576.0:F0} MiB");
         AnsiConsole.Write(table);
     }
 }
