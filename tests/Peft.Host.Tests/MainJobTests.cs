@@ -11,16 +11,17 @@ public sealed class MainJobTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private string[] Config(string runName, int epochs = 3) =>
+    private string[] Config(string runName, int epochs = 5) =>
     [
         "Run:OutputDir=" + Path.Combine(_dir.FullName, "runs"), "Run:Name=" + runName, "Run:Seed=7",
         "Backbone:Preset=custom", "Backbone:ImageSize=28", "Backbone:PatchSize=7", "Backbone:Channels=1", "Backbone:Dim=32",
         "Backbone:Depth=2", "Backbone:Heads=2", "Backbone:MlpRatio=2",
         "Backbone:Checkpoint=" + Path.Combine(_dir.FullName, "backbone.safetensors"),
         "Pretrain:Output=" + Path.Combine(_dir.FullName, "backbone.safetensors"), "Pretrain:Classes=0,1,2,3,4",
-        "Pretrain:TrainSamples=600", "Pretrain:Epochs=1", "Pretrain:BatchSize=64",
-        "Data:Classes=5,6,7,8,9", "Data:TrainSamples=200", "Data:ValSamples=50", "Data:BatchSize=32", "Data:Workers=1",
+        "Pretrain:TrainSamples=2000", "Pretrain:Epochs=2", "Pretrain:BatchSize=64",
+        "Data:Classes=5,6,7,8,9", "Data:TrainSamples=400", "Data:ValSamples=50", "Data:BatchSize=32", "Data:Workers=1",
         "Method:Name=linear", "Trainer:Epochs=" + epochs, "Trainer:WarmupEpochs=1", "Trainer:EvalEvery=1", "Trainer:CheckpointEvery=1",
+        "Trainer:BaseLr=1.0", "Trainer:WeightDecay=0",
     ];
 
     private void Pretrain()
@@ -47,7 +48,7 @@ public sealed class MainJobTests : IDisposable
         var test = results.RootElement.GetProperty("lastEpoch").GetProperty("test").GetDouble();
         Assert.True(test > 0.4, $"test top-1 {test} (chance 0.2)");
         Assert.Equal(33 * 5, results.RootElement.GetProperty("trainableParameters").GetInt64());
-        Assert.Equal(3, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Length);
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Length);
 
         var eval = PeftProcess.Run(_dir.FullName, ["eval", .. Config("run")]);
         Assert.True(eval.ExitCode == 0, eval.StdOut + eval.StdErr);
