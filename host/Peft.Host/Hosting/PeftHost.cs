@@ -42,10 +42,24 @@ public static class PeftHost
     public static IReadOnlyList<System.Reflection.Assembly> BuiltInMethodAssemblies { get; } =
         [typeof(Peft.Training.Baselines.BaselineFactory).Assembly];
 
-    /// <summary>The host's own plugins/ folder and the folders named in Plugins:Folders.</summary>
+    /// <summary>
+    /// The host's own plugins/ folder (or, when running from a build tree without one, such as a test
+    /// project's output, the checkout's artifacts/plugins) and the folders named in Plugins:Folders.
+    /// </summary>
     public static IEnumerable<string> PluginFolders(IConfiguration? configuration)
     {
-        yield return Path.Combine(AppContext.BaseDirectory, "plugins");
+        var own = Path.Combine(AppContext.BaseDirectory, "plugins");
+        if (Directory.Exists(own)) yield return own;
+        else
+            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            {
+                var built = Path.Combine(dir.FullName, "artifacts", "plugins");
+                if (Directory.Exists(built))
+                {
+                    yield return built;
+                    break;
+                }
+            }
         if (configuration is null) yield break;
         foreach (var folder in configuration.GetSection("Plugins:Folders").GetChildren())
             if (folder.Value is { Length: > 0 } path) yield return Path.GetFullPath(path);

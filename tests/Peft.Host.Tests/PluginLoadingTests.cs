@@ -1,0 +1,155 @@
+using Microsoft.CodeAnalysis;
+using Peft.Host.Plugins;
+
+namespace Peft.Host.Tests;
+
+/// <summary>Drop-in plugins built outside the solution, and plugins that cannot work, each explained by name.</summary>
+public sealed class PluginLoadingTests : IDisposable
+{
+    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("peft-plugins-");
+
+    public void Dispose() => _dir.Delete(recursive: true);
+
+    /// <summary>A complete method: a head on frozen features, with its own generated options record.</summary>
+    internal const string SampleMethod = """
+        using System.Collections.Generic;
+        using Peft.Abstractions.Backbone;
+        using Peft.Abstractions.Methods;
+        using Peft.Abstractions.Options;
+        using Peft.Configuration;
+        using Peft.Torch;
+        using static Peft.Torch.torch;
+
+        namespace Sample;
+
+        [HyperParameters("Method:Options")]
+        public sealed partial record SampleOptions
+        {
+            [Range(0.0, 10.0), Description("Scale of the pooled feature.")]
+            public double FeatureScale { get; init; } = 1.0;
+        }
+
+        public sealed class SampleMethod(IVisionBackbone backbone, int classes, SampleOptions options) : IPeftMethod
+        {
+            private sealed class Holder : nn.Module { public Holder(ClassifierHead head) => RegisterModule("head", head); }
+            private readonly ClassifierHead _head = new(backbone.Spec.Dim, classes);
+            private Holder? _module;
+            public nn.Module Module => _module ??= new Holder(_head);
+            public Tensor Head(Tensor pooled) { using var scaled = pooled.mul(options.FeatureScale); return _head.call(scaled); }
+            public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone b) => Trainables.VptGroups(this, b, recipe);
+            public void Dispose() => Module.Dispose();
+        }
+
+        [PeftMethod("sample-linear")]
+        public sealed class SampleFactory : IMethodFactory
+        {
+            public string Name => "sample-linear";
+            public string Description => "A drop-in sample: a scaled linear head.";
+            public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<SampleOptions>();
+            public TrainerOptions DefaultRecipe(IHyperParameters options) => new() { Epochs = 2, BaseLr = 1.0, WarmupEpochs = 0 };
+            public IPeftMethod Create(MethodContext c) => new SampleMethod(c.Backbone, c.NumClasses, (SampleOptions)c.Options);
+        }
+        """;
+
+    private string PluginDir(string name) => Path.Combine(_dir.FullName, name);
+
+    private string Factory(string id, string body = "") => $$"""
+        using Peft.Abstractions.Methods;
+        using Peft.Abstractions.Options;
+        using Peft.Configuration;
+        namespace P;
+        [PeftMethod("{{id}}")]
+        public sealed class F : IMethodFactory
+        {
+            {{body}}
+            public string Name => "{{id}}";
+            public string Description => "test";
+            public HyperParametersInfo Options => throw new System.NotSupportedException();
+            public TrainerOptions DefaultRecipe(IHyperParameters options) => new();
+            public IPeftMethod Create(MethodContext c) => throw new System.NotSupportedException();
+        }
+        """;
+
+    [Fact]
+    public void A_plugin_built_outside_the_solution_is_listed_and_trains_without_rebuilding_the_host()
+    {
+        PluginCompiler.Compile(PluginDir("Sample"), "Sample", PluginCompiler.Contracts(), SampleMethod);
+
+        var catalog = MethodCatalog.Discover([], [_dir.FullName]);
+        Assert.Empty(catalog.Problems);
+        Assert.Equal("A drop-in sample: a scaled linear head.", catalog.Methods["sample-linear"].Factory.Description);
+
+        var listed = PeftProcess.Run(_dir.FullName, "methods", "--describe", "Plugins:Folders:0=" + _dir.FullName);
+        Assert.Equal(0, listed.ExitCode);
+        Assert.Contains("sample-linear", listed.StdOut);
+        Assert.Contains("FeatureScale", listed.StdOut);
+
+        var trained = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders:0=" + _dir.FullName, "Method:Name=sample-linear",
+            "Method:Options:FeatureScale=2", "Run:OutputDir=" + Path.Combine(_dir.FullName, "runs"), "Run:Name=sample",
+            "Backbone:Checkpoint=", "Backbone:ImageSize=28", "Backbone:PatchSize=7", "Backbone:Channels=1", "Backbone:Dim=16",
+            "Backbone:Depth=1", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Data:BatchSize=32", "Trainer:Epochs=1");
+        Assert.True(trained.ExitCode == 0, trained.StdOut + trained.StdErr);
+        Assert.True(File.Exists(Path.Combine(_dir.FullName, "runs", "sample", "adapter.safetensors")));
+
+        var bad = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders:0=" + _dir.FullName, "Method:Name=sample-linear",
+            "Method:Options:FeatureScale=20", "Method:Options:FeatureScal=1");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("Method:Options:FeatureScale must be between 0 and 10 (found 20)", bad.StdErr);
+        Assert.Contains("Method:Options:FeatureScal is not a known option; did you mean FeatureScale?", bad.StdErr);
+    }
+
+    [Fact]
+    public void Faulty_plugins_are_explained_by_name_and_the_others_keep_working()
+    {
+        PluginCompiler.Compile(PluginDir("Good"), "Good", PluginCompiler.Contracts(), SampleMethod);
+
+        // Throws while loading: its factory's constructor fails.
+        PluginCompiler.Compile(PluginDir("Throwing"), "Throwing", PluginCompiler.Contracts(),
+            Factory("throwing", "public F() => throw new System.InvalidOperationException(\"no licence file\");"));
+
+        // A dependency that is not in its folder.
+        var helperDir = Path.Combine(_dir.FullName, "..", _dir.Name + "-helper");
+        var helper = PluginCompiler.Compile(helperDir, "Helper", [], "namespace H; public static class Util { public static string Name => \"h\"; }");
+        PluginCompiler.Compile(PluginDir("Needy"), "Needy", [.. PluginCompiler.Contracts(), MetadataReference.CreateFromFile(helper)],
+            Factory("needy", "public string HelperName { get; } = H.Util.Name;"));
+
+        // Built against other contracts: a Peft.Abstractions 7.0 with the same types.
+        var stubDir = Path.Combine(_dir.FullName, "..", _dir.Name + "-stub");
+        var stub = PluginCompiler.Compile(stubDir, "Peft.Abstractions", PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), """
+            [assembly: System.Reflection.AssemblyVersion("7.0.0.0")]
+            namespace Peft.Abstractions.Options { public sealed class TrainerOptions { } }
+            namespace Peft.Abstractions.Methods
+            {
+                public sealed class PeftMethodAttribute(string name) : System.Attribute { public string Name { get; } = name; }
+                public sealed class MethodContext { }
+                public interface IPeftMethod { }
+                public interface IMethodFactory
+                {
+                    string Name { get; }
+                    string Description { get; }
+                    Peft.Configuration.HyperParametersInfo Options { get; }
+                    Peft.Abstractions.Options.TrainerOptions DefaultRecipe(Peft.Configuration.IHyperParameters options);
+                    IPeftMethod Create(MethodContext c);
+                }
+            }
+            """);
+        PluginCompiler.Compile(PluginDir("Old"), "Old",
+            [.. PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), MetadataReference.CreateFromFile(stub)],
+            Factory("old"));
+
+        // Two plugins claiming one name.
+        PluginCompiler.Compile(PluginDir("TwinA"), "TwinA", PluginCompiler.Contracts(), Factory("twin"));
+        PluginCompiler.Compile(PluginDir("TwinB"), "TwinB", PluginCompiler.Contracts(), Factory("twin"));
+
+        var catalog = MethodCatalog.Discover([], [_dir.FullName]);
+        Assert.Equal(["sample-linear"], catalog.Methods.Keys);
+        string Problem(string plugin) => Assert.Single(catalog.Problems, p => p.Message.Contains(plugin, StringComparison.Ordinal)).Message;
+        Assert.Contains("no licence file", Problem("Throwing"));
+        Assert.Contains("Helper", Problem("Needy"));
+        Assert.Contains("built against Peft.Abstractions 7.0.0.0", Problem("Old"));
+        Assert.Contains("method 'twin' is claimed by both", Problem("TwinB"));
+
+        Directory.Delete(helperDir, recursive: true);
+        Directory.Delete(stubDir, recursive: true);
+    }
+}
