@@ -166,6 +166,7 @@ public sealed class Trainer
             EvalImagesPerSecond = evalRate,
             DataWaitShare = (_s.Train.WaitTime - waitAtStart).TotalSeconds / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds + (_s.Train.WaitTime - waitAtStart).TotalSeconds),
             PeakResidentBytes = ProcessMemory.PeakResidentBytes(),
+            SkippedImages = _s.Train.SkippedImages + (_s.Val?.SkippedImages ?? 0) + (_s.Test?.SkippedImages ?? 0),
         };
         _run.WriteResults(result);
         _run.WriteAdapter(method, _trainables, _s.MethodId, _s.MethodOptions, _backboneIdentity, backbone.Spec);

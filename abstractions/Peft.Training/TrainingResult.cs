@@ -50,6 +50,9 @@ public sealed record TrainingResult
     public double DataWaitShare { get; init; }
 
     public long PeakResidentBytes { get; init; }
+
+    /// <summary>Images skipped as missing or corrupt (training, validation and test), with Data:SkipBadImages.</summary>
+    public int SkippedImages { get; init; }
 }
 
 /// <summary>Process memory figures from /proc/self/status.</summary>

@@ -27,6 +27,9 @@ public interface IBatchSource
 
     /// <summary>Time the consumer has spent blocked waiting for data.</summary>
     TimeSpan WaitTime { get; }
+
+    /// <summary>Missing or corrupt images skipped so far (Data:SkipBadImages); 0 when bad images are errors.</summary>
+    int SkippedImages => 0;
 }
 
 /// <summary>Peft.Data's prefetching loader as a batch source.</summary>
@@ -35,6 +38,7 @@ public sealed class LoaderBatchSource(DataLoader loader) : IBatchSource
     public int SampleCount => loader.Dataset.Count;
     public int BatchCount { get; } = loader.Sampler.Batches(0).Count;
     public TimeSpan WaitTime => loader.Stats.WaitTime;
+    public int SkippedImages => loader.SkippedSources.Count; // distinct files: each epoch meets the same ones again
 
     public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
     {

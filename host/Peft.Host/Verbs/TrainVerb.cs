@@ -67,6 +67,7 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
         table.AddRow("evaluation images/s", r.EvalImagesPerSecond.ToString("F0", CultureInfo.InvariantCulture));
         table.AddRow("waiting for data", r.DataWaitShare.ToString("P1", CultureInfo.InvariantCulture));
         table.AddRow("peak resident memory", $"{r.PeakResidentBytes / 1048576.0:F0} MiB");
+        if (r.SkippedImages > 0) table.AddRow("bad images skipped", Int(r.SkippedImages));
         AnsiConsole.Write(table);
     }
 }
