@@ -1,0 +1,27 @@
+using Peft.Configuration;
+
+namespace Peft.Plugins.Vpt;
+
+[HyperParameters("Method:Options")]
+[Description("Visual Prompt Tuning (Jia et al., ECCV 2022): learnable prompt tokens at the input (shallow) or before every block (deep).")]
+public sealed partial record VptOptions
+{
+    [AllowedValues("shallow", "deep"), Description("shallow: one prompt set at the input; deep: a new set replaces the prompts before every block.")]
+    public string Mode { get; init; } = "deep";
+
+    [Range(1, 1000), Description("Prompt tokens per set (p).")]
+    public int PromptTokens { get; init; } = 10;
+
+    [Range(0, 0.99), Description("Dropout on the prompts at every insertion (VPT-deep 0.1; the paper uses none for shallow).")]
+    public double PromptDropout { get; init; } = 0.1;
+
+    [Range(-1, 65536), Description("Store prompts in this many dimensions and map them to the width with a trainable Linear; -1: off.")]
+    public int Projection { get; init; } = -1;
+
+    partial void ValidateCustom(string path, List<ConfigIssue> issues)
+    {
+        if (Projection == 0)
+            issues.Add(ConfigIssue.Custom(ConfigPath.Combine(path, nameof(Projection)),
+                $"{ConfigPath.Combine(path, nameof(Projection))} must be -1 (off) or a positive width (found 0)", "0"));
+    }
+}

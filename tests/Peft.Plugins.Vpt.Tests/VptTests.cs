@@ -1,0 +1,146 @@
+using Peft.Abstractions.Backbone;
+using Peft.Abstractions.Methods;
+using Peft.Torch;
+using Peft.Torch.Formats;
+using Peft.Vision;
+using static Peft.Torch.torch;
+
+namespace Peft.Plugins.Vpt.Tests;
+
+/// <summary>A backbone that has only a shape: enough to size a method and count its parameters.</summary>
+internal sealed class SpecOnlyBackbone(VitSpec spec) : IVisionBackbone
+{
+    private sealed class Empty : nn.Module;
+    public VitSpec Spec => spec;
+    public BackboneKind Kind => BackboneKind.Supervised;
+    public nn.Module Module { get; } = new Empty();
+    public string Identity => "spec-only";
+    public Tensor Embed(Tensor images) => throw new NotSupportedException();
+    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null) => throw new NotSupportedException();
+    public Tensor FinalNorm(Tensor x) => throw new NotSupportedException();
+}
+
+public class VptTests
+{
+    private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+
+    private static VisionTransformer ReferenceVit()
+    {
+        var arrays = Npz.LoadAll(Path.Combine(Fixtures, "vit_reference.npz"));
+        var s = arrays["spec"].data<double>();
+        var vit = new VisionTransformer(new VitSpec((int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4], (int)s[5], s[6]));
+        vit.load_state_dict(arrays.Where(kv => !kv.Key.StartsWith("expected", StringComparison.Ordinal) && kv.Key is not ("input" or "spec"))
+            .Where(kv => !kv.Key.StartsWith("head.", StringComparison.Ordinal)).ToDictionary());
+        vit.requires_grad_(false);
+        vit.eval();
+        return vit;
+    }
+
+    private static long Count(VptOptions options, int classes = 100)
+    {
+        var backbone = new SpecOnlyBackbone(VitSpec.Preset("vit-b16"));
+        using var method = new VptMethod(backbone, classes, options);
+        return Trainables.Count(Trainables.Of(method, backbone));
+    }
+
+    [Theory]
+    [InlineData("shallow", 10, 10 * 768 + 769 * 100)]
+    [InlineData("shallow", 50, 50 * 768 + 769 * 100)]
+    [InlineData("deep", 10, 12 * 10 * 768 + 769 * 100)]
+    [InlineData("deep", 50, 12 * 50 * 768 + 769 * 100)]
+    public void Trainable_counts_on_vit_b16_match_the_paper(string mode, int prompts, long expected) =>
+        Assert.Equal(expected, Count(new VptOptions { Mode = mode, PromptTokens = prompts }));
+
+    [Fact]
+    public void Projection_stores_prompts_narrow_and_adds_a_linear_map() =>
+        // p·k prompts + Linear(k → 768) with bias + head.
+        Assert.Equal(10 * 64 + (64 * 768 + 768) + 769 * 100, Count(new VptOptions { Mode = "shallow", Projection = 64 }));
+
+    [Fact]
+    public void Prompts_start_within_vpts_uniform_bound()
+    {
+        using var method = new VptMethod(new SpecOnlyBackbone(VitSpec.Preset("vit-b16")), 10, new VptOptions { PromptTokens = 50 });
+        Assert.Equal(0.0625, PromptInit.VptUniformBound(16, 768), 12);
+        var values = method.deep_prompt_embeddings!.data<float>().Concat(method.prompt_embeddings.data<float>()).ToArray();
+        Assert.All(values, v => Assert.InRange(v, -0.0625f, 0.0625f));
+        Assert.True(values.Max() > 0.06f && values.Min() < -0.06f, "uniform over the whole interval");
+        Assert.InRange(values.Average(v => (double)v), -0.002, 0.002);
+    }
+
+    public static TheoryData<string> Modes => new() { "shallow", "deep" };
+
+    [Theory]
+    [MemberData(nameof(Modes))]
+    public void Logits_loss_and_gradients_match_the_pytorch_reference(string mode)
+    {
+        using var vit = ReferenceVit();
+        var fixture = Npz.LoadAll(Path.Combine(Fixtures, $"vpt_{mode}_reference.npz"));
+        using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = 0 });
+        method.load_state_dict(fixture.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key["param/".Length..], kv => kv.Value));
+
+        var trace = vit.Forward(fixture["input"], method);
+        var logits = method.Head(trace.Pooled);
+        var loss = nn.functional.cross_entropy(logits, fixture["labels"]);
+        loss.backward();
+
+        AssertClose(fixture["expected_logits"], logits, "logits");
+        AssertClose(fixture["expected_loss"], loss.view(1), "loss");
+        foreach (var (name, p) in method.named_parameters())
+            AssertClose(fixture["grad/" + name], p.grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), "grad " + name);
+    }
+
+    private static void AssertClose(Tensor expected, Tensor actual, string what)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var diff = (expected - actual).abs().max();
+        Assert.True(diff.item() <= 1e-5, $"{what}: max abs difference {diff.item():G3}");
+    }
+
+    [Fact]
+    public void Deep_prompts_replace_rather_than_accumulate()
+    {
+        using var vit = ReferenceVit();
+        manual_seed(3);
+        using var images = randn(2, 3, 32, 32);
+        using var shallow = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0 });
+        using var deep = new VptMethod(vit, 5, new VptOptions { Mode = "deep", PromptTokens = 4, PromptDropout = 0 });
+        using (no_grad())
+        {
+            // The same prompts at every layer: deep re-inserts them, shallow lets them evolve.
+            deep.prompt_embeddings.copy_(shallow.prompt_embeddings);
+            for (var i = 0; i < vit.Spec.Depth - 1; i++) deep.deep_prompt_embeddings!.select(0, i).copy_(shallow.prompt_embeddings.squeeze(0));
+        }
+        using var scope = NewDisposeScope();
+        var a = vit.Forward(images, shallow);
+        var b = vit.Forward(images, deep);
+        Assert.Equal(new long[] { 2, 1 + 4 + 16, 48 }, b.Tokens.shape); // the sequence never grows
+        Assert.False(a.Pooled.allclose(b.Pooled, 1e-4, 1e-4));
+
+        // Before block 1 the prompt slots hold exactly the layer's prompts, whatever block 0 wrote there.
+        var afterBlock0 = vit.Block(0, deep.AfterEmbedding(vit.Embed(images)));
+        var replaced = deep.BeforeBlock(1, afterBlock0);
+        Assert.True(PromptTokens.Slots(replaced, 4).equal(deep.deep_prompt_embeddings!.select(0, 0).unsqueeze(0).expand(2, 4, 48)));
+        Assert.True(PromptTokens.Patches(replaced, 4).equal(PromptTokens.Patches(afterBlock0, 4)));
+    }
+
+    [Fact]
+    public void Prompts_carry_no_position_embedding_and_dropout_acts_only_in_training()
+    {
+        using var vit = ReferenceVit();
+        using var method = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0.5 });
+        using var scope = NewDisposeScope();
+        manual_seed(4);
+        var tokens = vit.Embed(randn(2, 3, 32, 32));
+        method.eval();
+        var inserted = method.AfterEmbedding(tokens);
+        Assert.True(PromptTokens.Slots(inserted, 4).equal(method.prompt_embeddings.expand(2, 4, 48)));
+        Assert.True(inserted.narrow(1, 0, 1).equal(tokens.narrow(1, 0, 1)));
+        Assert.True(PromptTokens.Patches(inserted, 4).equal(tokens.narrow(1, 1, 16)));
+
+        method.train();
+        var dropped = PromptTokens.Slots(method.AfterEmbedding(tokens), 4);
+        var zeros = dropped.eq(0).sum().item<long>();
+        Assert.InRange(zeros, 2 * 4 * 48 / 4, 3 * 2 * 4 * 48 / 4); // about half of 384 elements zeroed
+    }
+}

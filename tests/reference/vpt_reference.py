@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Independent PyTorch reference of VPT shallow and deep (vpt_gated.md §1a), written from the spec.
+
+On the small reference ViT of vit_reference.py: prompts inserted after CLS once the position
+embedding is added; deep prompts replace the previous block's prompt outputs before blocks 1..L-1;
+read-out CLS after the final norm, then the linear head. Prompt dropout 0 (parity). Saves the
+prompts, inputs, labels, and the expected logits, loss and gradients.
+
+    /usr/bin/python3 tests/reference/vpt_reference.py tests/Peft.Plugins.Vpt.Tests/Fixtures
+"""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vit_reference import SPEC, block, embed, final_norm, make_weights  # noqa: E402
+
+P, CLASSES, BATCH = 4, 5, 4
+
+
+def vpt_forward(w, s, x, shallow, deep, head_w, head_b):
+    t = embed(w, s, x)
+    b = x.shape[0]
+    t = torch.cat([t[:, :1], shallow.expand(b, -1, -1), t[:, 1:]], dim=1)
+    for i in range(s["depth"]):
+        if deep is not None and i > 0:
+            t = torch.cat([t[:, :1], deep[i - 1].unsqueeze(0).expand(b, -1, -1), t[:, 1 + P:]], dim=1)
+        t = block(w, s, i, t)
+    pooled = final_norm(w, s, t)[:, 0]
+    return F.linear(pooled, head_w, head_b)
+
+
+def case(w, s, x, y, deep_mode):
+    g = torch.Generator().manual_seed(7)
+    shallow = (torch.rand(1, P, s["dim"], generator=g) * 2 - 1) * 0.2
+    deep = (torch.rand(s["depth"] - 1, P, s["dim"], generator=g) * 2 - 1) * 0.2 if deep_mode else None
+    head_w = torch.randn(CLASSES, s["dim"], generator=g) * 0.1
+    head_b = torch.randn(CLASSES, generator=g) * 0.1
+    params = {"prompt_embeddings": shallow, "head.fc.weight": head_w, "head.fc.bias": head_b}
+    if deep_mode:
+        params["deep_prompt_embeddings"] = deep
+    for p in params.values():
+        p.requires_grad_(True)
+    logits = vpt_forward(w, s, x, shallow, deep, head_w, head_b)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1)}
+    for k, p in params.items():
+        out["param/" + k] = p.detach()
+        out["grad/" + k] = p.grad
+    return out
+
+
+def main(folder):
+    s = SPEC
+    w = make_weights(s)
+    torch.manual_seed(99)
+    x = torch.randn(BATCH, s["chans"], s["image"], s["image"])
+    y = torch.tensor([0, 3, 1, 4])
+    for mode in ("shallow", "deep"):
+        # The ViT weights are vit_reference.npz's (same seed); only the method's tensors are stored here.
+        out = case(w, s, x, y, mode == "deep")
+        out["input"], out["labels"] = x, y
+        path = os.path.join(folder, f"vpt_{mode}_reference.npz")
+        np.savez_compressed(path, **{k: v.numpy() for k, v in out.items()})
+        print(f"wrote {path}: loss {out['expected_loss'].item():.6f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")
