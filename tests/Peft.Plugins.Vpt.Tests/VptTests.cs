@@ -1,47 +1,14 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Torch;
-using Peft.Torch.Formats;
-using Peft.Vision;
+using Peft.Tests.Shared;
 using static Peft.Torch.torch;
 
 namespace Peft.Plugins.Vpt.Tests;
 
-/// <summary>A backbone that has only a shape: enough to size a method and count its parameters.</summary>
-internal sealed class SpecOnlyBackbone(VitSpec spec) : IVisionBackbone
-{
-    private sealed class Empty : nn.Module;
-    public VitSpec Spec => spec;
-    public BackboneKind Kind => BackboneKind.Supervised;
-    public nn.Module Module { get; } = new Empty();
-    public string Identity => "spec-only";
-    public Tensor Embed(Tensor images) => throw new NotSupportedException();
-    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null) => throw new NotSupportedException();
-    public Tensor FinalNorm(Tensor x) => throw new NotSupportedException();
-}
-
 public class VptTests
 {
-    private static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
-
-    private static VisionTransformer ReferenceVit()
-    {
-        var arrays = Npz.LoadAll(Path.Combine(Fixtures, "vit_reference.npz"));
-        var s = arrays["spec"].data<double>();
-        var vit = new VisionTransformer(new VitSpec((int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4], (int)s[5], s[6]));
-        vit.load_state_dict(arrays.Where(kv => !kv.Key.StartsWith("expected", StringComparison.Ordinal) && kv.Key is not ("input" or "spec"))
-            .Where(kv => !kv.Key.StartsWith("head.", StringComparison.Ordinal)).ToDictionary());
-        vit.requires_grad_(false);
-        vit.eval();
-        return vit;
-    }
-
-    private static long Count(VptOptions options, int classes = 100)
-    {
-        var backbone = new SpecOnlyBackbone(VitSpec.Preset("vit-b16"));
-        using var method = new VptMethod(backbone, classes, options);
-        return Trainables.Count(Trainables.Of(method, backbone));
-    }
+    private static long Count(VptOptions options) => MethodTestSupport.CountOnVitB16(b => new VptMethod(b, 100, options));
 
     [Theory]
     [InlineData("shallow", 10, 10 * 768 + 769 * 100)]
@@ -73,34 +40,15 @@ public class VptTests
     [MemberData(nameof(Modes))]
     public void Logits_loss_and_gradients_match_the_pytorch_reference(string mode)
     {
-        using var vit = ReferenceVit();
-        var fixture = Npz.LoadAll(Path.Combine(Fixtures, $"vpt_{mode}_reference.npz"));
+        using var vit = MethodTestSupport.ReferenceVit();
         using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = 0 });
-        method.load_state_dict(fixture.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key["param/".Length..], kv => kv.Value));
-
-        var trace = vit.Forward(fixture["input"], method);
-        var logits = method.Head(trace.Pooled);
-        var loss = nn.functional.cross_entropy(logits, fixture["labels"]);
-        loss.backward();
-
-        AssertClose(fixture["expected_logits"], logits, "logits");
-        AssertClose(fixture["expected_loss"], loss.view(1), "loss");
-        foreach (var (name, p) in method.named_parameters())
-            AssertClose(fixture["grad/" + name], p.grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}"), "grad " + name);
-    }
-
-    private static void AssertClose(Tensor expected, Tensor actual, string what)
-    {
-        Assert.Equal(expected.shape, actual.shape);
-        using var diff = (expected - actual).abs().max();
-        Assert.True(diff.item() <= 1e-5, $"{what}: max abs difference {diff.item():G3}");
+        MethodTestSupport.AssertMatchesReference($"vpt_{mode}_reference.npz", vit, method);
     }
 
     [Fact]
     public void Deep_prompts_replace_rather_than_accumulate()
     {
-        using var vit = ReferenceVit();
+        using var vit = MethodTestSupport.ReferenceVit();
         manual_seed(3);
         using var images = randn(2, 3, 32, 32);
         using var shallow = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0 });
@@ -127,7 +75,7 @@ public class VptTests
     [Fact]
     public void Prompts_carry_no_position_embedding_and_dropout_acts_only_in_training()
     {
-        using var vit = ReferenceVit();
+        using var vit = MethodTestSupport.ReferenceVit();
         using var method = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0.5 });
         using var scope = NewDisposeScope();
         manual_seed(4);

@@ -1,0 +1,86 @@
+using Peft.Abstractions.Backbone;
+using Peft.Abstractions.Methods;
+using Peft.Torch;
+using Peft.Torch.Formats;
+using Peft.Vision;
+using static Peft.Torch.torch;
+
+namespace Peft.Tests.Shared;
+
+/// <summary>A backbone that has only a shape: enough to size a method and count its parameters.</summary>
+public sealed class SpecOnlyBackbone(VitSpec spec, BackboneKind kind = BackboneKind.Supervised) : IVisionBackbone
+{
+    private sealed class Empty : nn.Module;
+    public VitSpec Spec => spec;
+    public BackboneKind Kind => kind;
+    public nn.Module Module { get; } = new Empty();
+    public string Identity => "spec-only";
+    public Tensor Embed(Tensor images) => throw new NotSupportedException();
+    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null) => throw new NotSupportedException();
+    public Tensor FinalNorm(Tensor x) => throw new NotSupportedException();
+}
+
+/// <summary>
+/// Shared by the method plugins' tests: the small reference ViT (tests/reference/vit_reference.py) and
+/// the parity check against a method's PyTorch reference fixture.
+/// </summary>
+public static class MethodTestSupport
+{
+    public static readonly string Fixtures = Path.Combine(AppContext.BaseDirectory, "Fixtures");
+
+    /// <summary>The reference ViT (image 32, patch 8, D 48, depth 3, 3 heads), frozen, in eval mode.</summary>
+    public static VisionTransformer ReferenceVit(BackboneKind kind = BackboneKind.Supervised)
+    {
+        var arrays = Npz.LoadAll(Path.Combine(Fixtures, "vit_reference.npz"));
+        var s = arrays["spec"].data<double>();
+        var vit = new VisionTransformer(new VitSpec((int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4], (int)s[5], s[6]), kind);
+        using var state = vit.state_dict();
+        vit.load_state_dict(arrays.Where(kv => state.ContainsKey(kv.Key)).ToDictionary());
+        vit.requires_grad_(false);
+        vit.eval();
+        return vit;
+    }
+
+    /// <summary>Trainable parameters of a method built on a ViT-B/16-shaped backbone.</summary>
+    public static long CountOnVitB16(Func<IVisionBackbone, IPeftMethod> create)
+    {
+        var backbone = new SpecOnlyBackbone(VitSpec.Preset("vit-b16"));
+        using var method = create(backbone);
+        return Trainables.Count(Trainables.Of(method, backbone));
+    }
+
+    /// <summary>
+    /// Loads the fixture's <c>param/…</c> tensors into the method, runs forward, cross entropy (plus the
+    /// method's auxiliary loss) and backward, and compares logits, loss and every <c>grad/…</c> to 1e-5.
+    /// </summary>
+    public static void AssertMatchesReference(string fixture, VisionTransformer vit, IPeftMethod method)
+    {
+        var arrays = Npz.LoadAll(Path.Combine(Fixtures, fixture));
+        method.Module.load_state_dict(arrays.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key["param/".Length..], kv => kv.Value), strict: false);
+        using var scope = NewDisposeScope();
+        var trace = vit.Forward(arrays["input"], method);
+        var logits = method.Head(trace.Pooled);
+        var loss = nn.functional.cross_entropy(logits, arrays["labels"]);
+        if (method.AuxiliaryLoss(trace, arrays["labels"]) is { } aux) loss = loss + aux;
+        loss.backward();
+        AssertClose(arrays["expected_logits"], logits, "logits");
+        AssertClose(arrays["expected_loss"], loss.view(1), "loss");
+        var grads = arrays.Keys.Where(k => k.StartsWith("grad/", StringComparison.Ordinal)).ToList();
+        Assert.NotEmpty(grads);
+        var parameters = method.Module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var key in grads)
+        {
+            var name = key["grad/".Length..];
+            var grad = parameters[name].grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}");
+            AssertClose(arrays[key], grad, "gradient of " + name);
+        }
+    }
+
+    public static void AssertClose(Tensor expected, Tensor actual, string what, double tolerance = 1e-5)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var diff = (expected - actual).abs().max();
+        Assert.True(diff.item() <= tolerance, $"{what}: max abs difference {diff.item():G3}");
+    }
+}
