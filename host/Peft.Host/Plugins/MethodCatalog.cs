@@ -55,7 +55,7 @@ public sealed class MethodCatalog
             var context = new PluginLoadContext(main);
             var assembly = context.LoadFromAssemblyPath(main);
             CheckContracts(assembly, name);
-            AddFactories(assembly, $"plugin {name} ({pluginDir})");
+            AddFactories(assembly, $"plugin {name}");
         }
         catch (PluginException e)
         {
