@@ -45,12 +45,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
 
     public nn.Module Module => this;
 
-    public Tensor AfterEmbedding(Tensor tokens)
-    {
-        using var dropped = prompt_dropout.call(prompt_embeddings);
-        using var prompts = PromptTokens.ExpandToBatch(dropped, tokens.size(0));
-        return PromptTokens.Insert(tokens, prompts);
-    }
+    public Tensor AfterEmbedding(Tensor tokens) => PromptTokens.InsertShared(tokens, prompt_embeddings, prompt_dropout);
 
     public Tensor AttentionTemperature(int index) => temp.narrow(0, index, 1);
 

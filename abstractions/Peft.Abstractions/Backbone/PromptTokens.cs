@@ -35,6 +35,17 @@ public static class PromptTokens
     public static Tensor Patches(Tensor tokens, int promptCount) =>
         tokens.narrow(1, 1 + promptCount, tokens.size(1) - 1 - promptCount);
 
+    /// <summary>
+    /// Inserts one shared (1, p, D) prompt set at the input: prompt dropout (active in train mode only),
+    /// expanded to the batch, after CLS.
+    /// </summary>
+    public static Tensor InsertShared(Tensor tokens, Tensor prompts, nn.Dropout dropout)
+    {
+        using var dropped = dropout.call(prompts);
+        using var batch = ExpandToBatch(dropped, tokens.size(0));
+        return Insert(tokens, batch);
+    }
+
     /// <summary>A (1, p, D) parameter expanded to the batch without copying.</summary>
     public static Tensor ExpandToBatch(Tensor prompts, long batch) =>
         prompts.expand(batch, prompts.size(-2), prompts.size(-1));
