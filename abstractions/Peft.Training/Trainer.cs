@@ -80,6 +80,9 @@ public sealed class Trainer
             _run.TruncateMetrics(state.Epoch);
         }
 
+        if (state.Epoch == 0 && state.GlobalStep == 0)
+            method.OnTrainingStart(new EpochContext(0, backbone, () => EpochBatches(0, cancellationToken)));
+
         var trainClock = new Stopwatch();
         long trainImages = 0;
         var waitAtStart = _s.Train.WaitTime;

@@ -23,6 +23,16 @@ public class CoreTests
     }
 
     [Fact]
+    public void Sum_over_dimension_zero_is_not_mistaken_for_a_dtype()
+    {
+        using var a = tensor(new float[] { 1, 2, 3, 4 }, 2, 2);
+        using var s = a.sum(0);
+        Assert.Equal(new float[] { 4, 6 }, s.data<float>());
+        using var all = a.sum();
+        Assert.Equal(10.0, all.item());
+    }
+
+    [Fact]
     public void Integer_tensors_keep_integer_arithmetic()
     {
         using var a = tensor(new long[] { 3, 5, 7 });

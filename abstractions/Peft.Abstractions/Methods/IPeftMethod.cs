@@ -50,6 +50,12 @@ public interface IPeftMethod : IBackboneHooks, IDisposable
     /// <summary>Called after every optimizer step (GatedPT projects its temperatures into range here).</summary>
     void AfterOptimizerStep() { }
 
+    /// <summary>
+    /// Called once before the first training step of a run (not when resuming): DA-VPT builds its
+    /// class → prompt mapping from the frozen model here. <see cref="EpochContext.TrainBatches"/> yields epoch 0's batches.
+    /// </summary>
+    void OnTrainingStart(EpochContext context) { }
+
     /// <summary>Called after every training epoch.</summary>
     void OnEpochEnd(EpochContext context) { }
 

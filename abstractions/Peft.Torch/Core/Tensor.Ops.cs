@@ -145,7 +145,8 @@ public partial class Tensor
 
     // ---- reductions ---------------------------------------------------------------------------
 
-    public Tensor sum(ScalarType? dtype = null) => Ops.Sum.Call([this, NativeArg.Dtype(dtype)]);
+    // No dtype overload: C# converts the literal 0 to any enum, so sum(ScalarType) would silently win over sum(0).
+    public Tensor sum() => Ops.Sum.Call([this]);
     public unsafe Tensor sum(long[] dim, bool keepdim = false)
     {
         fixed (long* p = dim) return Ops.SumDim.Call([this, NativeArg.IntList(p, dim.Length), keepdim]);

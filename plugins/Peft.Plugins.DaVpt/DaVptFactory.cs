@@ -1,0 +1,26 @@
+using Peft.Abstractions.Methods;
+using Peft.Abstractions.Options;
+using Peft.Configuration;
+
+namespace Peft.Plugins.DaVpt;
+
+[PeftMethod("davpt")]
+public sealed class DaVptFactory : IMethodFactory
+{
+    public string Name => "davpt";
+    public string Description => "DA-VPT (Ren et al., 2025): deep prompts guided as class-cluster proxies by Proxy-Anchor losses.";
+    public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<DaVptOptions>();
+
+    /// <summary>
+    /// The released recipe (vapt_davpt.md §2c): AdamW, warm-up + cosine stepped per iteration, 100 epochs,
+    /// gradient clipping by value 10, a large separate head weight decay, lr used as given.
+    /// </summary>
+    public TrainerOptions DefaultRecipe(IHyperParameters options) => new()
+    {
+        Optimizer = "adamw", BaseLr = 1e-3, ScaleLrByBatch = false, WeightDecay = 0.05, HeadWeightDecay = 3, Epochs = 100,
+        WarmupEpochs = 10, ScheduleUnit = "step", ClipGradValue = 10,
+    };
+
+    public IPeftMethod Create(MethodContext context) =>
+        new DaVptMethod(context.Backbone, context.NumClasses, (DaVptOptions)context.Options, context.Seed);
+}

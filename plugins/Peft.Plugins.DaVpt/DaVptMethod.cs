@@ -1,0 +1,212 @@
+using Peft.Abstractions.Backbone;
+using Peft.Abstractions.Methods;
+using Peft.Abstractions.Options;
+using Peft.Torch;
+using static Peft.Torch.torch;
+using F = Peft.Torch.torch.nn.functional;
+
+namespace Peft.Plugins.DaVpt;
+
+/// <summary>
+/// DA-VPT (vapt_davpt.md §2a): VPT-deep prompts where the guided blocks' M prompts double as proxies
+/// of class clusters. A class → prompt mapping comes from cosine k-means over class-mean features
+/// (frozen model first, then re-clustered after every epoch from the current model's running class
+/// means, warm-started from the old centroids). Per guided block, Proxy-Anchor losses pull each
+/// sample's token anchor and CLS query towards its mapped prompt: total = CE + mean over guided
+/// blocks of (β·token term + λ·CLS term).
+/// </summary>
+public sealed class DaVptMethod : nn.Module, IPeftMethod
+{
+    private readonly DaVptOptions _options;
+    private readonly int[] _counts;
+    private readonly HashSet<int> _guided;
+    private readonly int _classes;
+    private readonly int _proxies;
+    private readonly Random _random;
+    private readonly List<nn.Parameter> _prompts = [];
+
+    public nn.Dropout prompt_dropout { get; }
+    public ClassifierHead head { get; }
+
+    /// <summary>Class → prompt index in the guided blocks (persistent: checkpoints restore it).</summary>
+    public Tensor class_to_prompt { get; }
+
+    public Tensor centroids { get; }
+    public Tensor class_sums { get; }
+    public Tensor class_counts { get; }
+
+    public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed)
+    {
+        _options = options;
+        var spec = backbone.Spec;
+        _classes = classes;
+        _random = new Random(seed);
+        _guided = options.GuidedLayers.Count > 0 ? [.. options.GuidedLayers] : [spec.Depth - 1];
+        if (_guided.Any(l => l < 0 || l >= spec.Depth))
+            throw new ArgumentException($"Method:Options:GuidedLayers must be blocks 0..{spec.Depth - 1} (found {string.Join(", ", _guided)})");
+        // If C ≤ M there is one prompt per class and no clustering ("all_classes").
+        _proxies = Math.Min(options.GuidedPrompts, classes);
+        _counts = Enumerable.Range(0, spec.Depth).Select(l => _guided.Contains(l) ? _proxies : options.OtherPrompts).ToArray();
+
+        // xavier-uniform over each group's (depth, len, D) tensor, divided by 8 (§2b): bound √(6/((len + depth)·D)) / 8.
+        var guidedBound = Math.Sqrt(6.0 / ((_proxies + _guided.Count) * (double)spec.Dim)) / 8;
+        var otherBound = Math.Sqrt(6.0 / ((options.OtherPrompts + spec.Depth - _guided.Count) * (double)spec.Dim)) / 8;
+        for (var l = 0; l < spec.Depth; l++)
+        {
+            var p = RegisterParameter($"prompt_embeddings_{l}", new nn.Parameter(zeros(1, _counts[l], spec.Dim)));
+            var bound = _guided.Contains(l) ? guidedBound : otherBound;
+            nn.init.uniform_(p, -bound, bound);
+            _prompts.Add(p);
+        }
+        prompt_dropout = RegisterModule("prompt_dropout", new nn.Dropout(options.PromptDropout));
+        head = RegisterModule("head", new ClassifierHead(spec.Dim, classes, initialBias: 0));
+        nn.init.trunc_normal_(head.fc.weight, std: 0.02); // DA-VPT's head: trunc-normal 0.02, bias 0
+        class_to_prompt = RegisterBuffer("class_to_prompt", tensor(Enumerable.Range(0, classes).Select(c => (long)(c % _proxies)).ToArray()));
+        centroids = RegisterBuffer("centroids", zeros(_proxies, spec.Dim));
+        class_sums = RegisterBuffer("class_sums", zeros(classes, spec.Dim));
+        class_counts = RegisterBuffer("class_counts", zeros(classes));
+    }
+
+    public nn.Module Module => this;
+    public BatchSampling Sampling => BatchSampling.ClassBalanced;
+    public IReadOnlyList<int> PromptCounts => _counts;
+
+    private Tensor Prompts(int layer, long batch)
+    {
+        using var dropped = prompt_dropout.call(_prompts[layer]);
+        return PromptTokens.ExpandToBatch(dropped, batch);
+    }
+
+    public Tensor AfterEmbedding(Tensor tokens)
+    {
+        using var prompts = Prompts(0, tokens.size(0));
+        return PromptTokens.Insert(tokens, prompts);
+    }
+
+    /// <summary>VPT-deep: the previous block's prompt outputs are discarded and this block's prompts inserted.</summary>
+    public Tensor BeforeBlock(int index, Tensor x)
+    {
+        if (index == 0) return x;
+        using var prompts = Prompts(index, x.size(0));
+        return PromptTokens.Replace(x, prompts, _counts[index - 1]);
+    }
+
+    public bool CaptureFeatures(int index) => _guided.Contains(index);
+
+    public Tensor Head(Tensor pooled) => head.call(pooled);
+
+    public Tensor? AuxiliaryLoss(ForwardTrace trace, Tensor labels)
+    {
+        using (no_grad())
+        using (NewDisposeScope())
+        {
+            // Running class means of the current model's head input, for the re-clustering at epoch end.
+            var onehot = F.one_hot(labels, _classes).to(float32);
+            class_sums.add_(onehot.t().matmul(trace.Pooled));
+            class_counts.add_(onehot.sum(0));
+        }
+        var mapped = class_to_prompt.index_select(0, labels);
+        Tensor? total = null;
+        foreach (var l in _guided.Order())
+        {
+            var features = trace.Blocks[l];
+            var proxies = F.normalize(_prompts[l].squeeze(0), dim: 1).mul(_options.Rho);
+            var tokenAnchor = _options.TokenAnchor == "attention"
+                // The attention output (heads concatenated, before W_O) at the sample's own prompt position.
+                ? features.AttentionOutput!.gather(1, mapped.add(1).view(-1, 1, 1).expand(labels.size(0), 1, features.AttentionOutput.size(2))).squeeze(1)
+                // The released code's anchor: the mean block-input patch token.
+                : features.Input!.narrow(1, 1 + _counts[l], features.Input.size(1) - 1 - _counts[l]).mean(1);
+            var clsQuery = features.Query!.select(1, 0); // W_Q·LN1(x_cls) + b_Q
+            var layer = ProxyAnchor.Loss(F.normalize(tokenAnchor, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Beta)
+                .add(ProxyAnchor.Loss(F.normalize(clsQuery, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Lambda));
+            total = total is null ? layer : total.add(layer);
+        }
+        return total!.div(_guided.Count);
+    }
+
+    /// <summary>The first mapping: class means of the frozen model's features (no prompts), k-means from random rows.</summary>
+    public void OnTrainingStart(EpochContext context)
+    {
+        if (_classes <= _proxies) return;
+        using var noGrad = no_grad();
+        var sums = new double[_classes][];
+        var counts = new int[_classes];
+        foreach (var (images, labels) in context.TrainBatches())
+        {
+            using (images)
+            using (labels)
+            using (NewDisposeScope())
+            {
+                var pooled = context.Backbone.Forward(images, NoHooks.Instance).Pooled.data<float>();
+                var ys = labels.data<long>();
+                var d = pooled.Length / ys.Length;
+                for (var i = 0; i < ys.Length; i++)
+                {
+                    var c = (int)ys[i];
+                    if (counts[c] >= _options.ClassMeanSamples) continue;
+                    sums[c] ??= new double[d];
+                    for (var j = 0; j < d; j++) sums[c][j] += pooled[i * d + j];
+                    counts[c]++;
+                }
+            }
+            if (counts.All(n => n >= _options.ClassMeanSamples)) break;
+        }
+        var dim = centroids.size(1);
+        var means = Enumerable.Range(0, _classes).SelectMany(c => counts[c] == 0 ? new float[dim]
+            : sums[c].Select(v => (float)(v / counts[c]))).ToArray();
+        using var rows = CosineKMeans.RowLayerNorm(tensor(means, _classes, dim));
+        var seeds = Enumerable.Range(0, _classes).OrderBy(_ => _random.Next()).Take(_proxies).Select(i => (long)i).ToArray();
+        using var initial = rows.index_select(0, tensor(seeds));
+        Recluster(rows, initial, unseen: counts.Select(n => n == 0).ToArray());
+    }
+
+    /// <summary>Re-clusters from this epoch's running class means, warm-started from the old centroids.</summary>
+    public void OnEpochEnd(EpochContext context)
+    {
+        if (_classes <= _proxies) return;
+        using var noGrad = no_grad();
+        var seen = class_counts.data<float>().Select(n => n == 0).ToArray();
+        using (var means = class_sums.div(class_counts.clamp(1).unsqueeze(1)))
+        using (var rows = CosineKMeans.RowLayerNorm(means))
+            Recluster(rows, centroids, seen);
+        class_sums.zero_();
+        class_counts.zero_();
+    }
+
+    private void Recluster(Tensor rows, Tensor initial, bool[] unseen)
+    {
+        var (assignment, fitted) = CosineKMeans.Fit(rows, initial, _options.KMeansIterations);
+        using (fitted)
+        {
+            // Classes not seen get a random cluster; a clustering that puts every class together is not used.
+            for (var c = 0; c < assignment.Length; c++)
+                if (unseen[c]) assignment[c] = _random.Next(_proxies);
+            if (assignment.Distinct().Count() == 1) return;
+            using var mapping = tensor(assignment);
+            class_to_prompt.copy_(mapping);
+            centroids.copy_(fitted);
+        }
+    }
+
+    public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone) =>
+        Trainables.VptGroups(this, backbone, recipe);
+}
+
+/// <summary>The Proxy-Anchor loss (Kim et al., 2020) as DA-VPT uses it (vapt_davpt.md §2a).</summary>
+public static class ProxyAnchor
+{
+    /// <summary>
+    /// (1/M)·Σ_j log(1 + Σ_{i: m_i = j} e^{−α(s_ij − δ)}) + (1/M)·Σ_j log(1 + Σ_{i: m_i ≠ j} e^{α(s_ij + δ)}),
+    /// s = anchors · proxiesᵀ. A proxy without positives adds 0 to the first sum but still counts in M (the code's choice).
+    /// </summary>
+    public static Tensor Loss(Tensor anchors, Tensor proxies, Tensor mapped, double alpha, double delta)
+    {
+        var m = proxies.size(0);
+        var s = anchors.matmul(proxies.t());                       // (B, M)
+        var positive = F.one_hot(mapped, m).to(s.dtype);
+        var negative = 1.0 - positive;
+        var pos = s.sub(delta).mul(-alpha).exp().mul(positive).sum(0).add(1.0).log().sum();
+        var neg = s.add(delta).mul(alpha).exp().mul(negative).sum(0).add(1.0).log().sum();
+        return pos.add(neg).div(m);
+    }
+}

@@ -1,0 +1,104 @@
+using Peft.Abstractions.Backbone;
+using Peft.Abstractions.Methods;
+using Peft.Tests.Shared;
+using Peft.Torch;
+using static Peft.Torch.torch;
+
+namespace Peft.Plugins.DaVpt.Tests;
+
+public class DaVptTests
+{
+    [Fact]
+    public void Trainable_counts_follow_the_layer_layout_on_vit_b16()
+    {
+        // Default: guided block 11 with M = 10 prompts, the 11 others with M_o = 20, plus the head.
+        Assert.Equal(11 * 20 * 768 + 10 * 768 + 769 * 100,
+            MethodTestSupport.CountOnVitB16(b => new DaVptMethod(b, 100, new DaVptOptions(), seed: 1)));
+        // C ≤ M: one prompt per class in the guided block.
+        Assert.Equal(11 * 20 * 768 + 5 * 768 + 769 * 5,
+            MethodTestSupport.CountOnVitB16(b => new DaVptMethod(b, 5, new DaVptOptions(), seed: 1)));
+        // CUB's layout: guided {10, 11} with 10 prompts, M_o = 10 elsewhere.
+        Assert.Equal(10 * 10 * 768 + 2 * 10 * 768 + 769 * 200,
+            MethodTestSupport.CountOnVitB16(b => new DaVptMethod(b, 200, new DaVptOptions { GuidedLayers = [10, 11], OtherPrompts = 10 }, seed: 1)));
+    }
+
+    public static TheoryData<string> Anchors => new() { "attention", "meanpatch" };
+
+    [Theory]
+    [MemberData(nameof(Anchors))]
+    public void Logits_losses_and_gradients_match_the_pytorch_reference(string anchor)
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 5, new DaVptOptions
+        {
+            GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2, Alpha = 32, Delta = 0.1, Rho = 2, Beta = 0.5, Lambda = 0.3,
+            TokenAnchor = anchor,
+        }, seed: 1);
+        MethodTestSupport.AssertMatchesReference($"davpt_{anchor}_reference.npz", vit, method);
+    }
+
+    [Fact]
+    public void Proxy_anchor_with_orthogonal_anchors_gives_the_closed_form()
+    {
+        // All cosines 0 and ρ = 1: a proxy's positive term is log(1 + n⁺·e^{3.2}), its negative term log(1 + n⁻·e^{3.2}).
+        using var proxies = tensor(new float[] { 1, 0, 0, 0, 0, 1, 0, 0 }, 2, 4);
+        using var anchors = tensor(new float[] { 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 0 }, 3, 4);
+        using var mapped = tensor(new long[] { 0, 0, 1 });
+        using var loss = ProxyAnchor.Loss(anchors, proxies, mapped, alpha: 32, delta: 0.1);
+        var e = Math.Exp(3.2);
+        var expected = (Math.Log(1 + 2 * e) + Math.Log(1 + e)) / 2 + (Math.Log(1 + e) + Math.Log(1 + 2 * e)) / 2;
+        Assert.Equal(expected, loss.item(), 4);
+    }
+
+    [Fact]
+    public void Cosine_kmeans_groups_rows_by_direction()
+    {
+        using var rows = tensor(new float[] { 1, 0.1f, 0, 2, 0.3f, 0, 0, 1, 0.1f, 0, 3, 0.2f, 0.1f, 0, 1 }, 5, 3);
+        using var initial = tensor(new float[] { 1, 0, 0, 0, 1, 0, 0, 0, 1 }, 3, 3);
+        var (assignment, centroids) = CosineKMeans.Fit(rows, initial, 20);
+        using (centroids)
+            Assert.Equal(new long[] { 0, 0, 1, 1, 2 }, assignment);
+    }
+
+    [Fact]
+    public void Epoch_end_reclusters_classes_from_their_running_mean_features()
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 5, new DaVptOptions { GuidedLayers = [2], GuidedPrompts = 2, OtherPrompts = 1 }, seed: 3);
+        Assert.Equal(BatchSampling.ClassBalanced, method.Sampling);
+        using (no_grad())
+        {
+            // Classes 0 and 3 point one way, 1, 2 and 4 another (48-D zero-mean features, so the row
+            // LayerNorm keeps their directions), each seen twice.
+            var a = cat([ones(24), ones(24).neg()]);
+            var b = tensor(Enumerable.Range(0, 48).Select(i => i % 2 == 0 ? 1f : -1f).ToArray());
+            foreach (var (c, v) in new[] { (0, a), (1, b), (2, b), (3, a), (4, b) })
+                method.class_sums.select(0, c).copy_(v.mul(2.0).add(randn(48).mul(0.01)));
+            method.class_counts.fill_(2);
+            method.centroids.copy_(stack([a, b]));
+        }
+        method.OnEpochEnd(new EpochContext(0, vit, () => []));
+        var map = method.class_to_prompt.data<long>();
+        Assert.Equal(map[0], map[3]);
+        Assert.Equal(map[1], map[2]);
+        Assert.Equal(map[1], map[4]);
+        Assert.NotEqual(map[0], map[1]);
+        Assert.Equal(0.0, method.class_counts.sum().item()); // statistics restart every epoch
+    }
+
+    [Fact]
+    public void Deep_prompts_are_replaced_per_block_with_their_own_counts()
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 5, new DaVptOptions { GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2 }, seed: 1);
+        Assert.Equal([2, 2, 3], method.PromptCounts);
+        using var scope = NewDisposeScope();
+        manual_seed(1);
+        var images = randn(2, 3, 32, 32);
+        var x = vit.Block(0, method.AfterEmbedding(vit.Embed(images)));
+        Assert.Equal(1 + 2 + 16, x.size(1));
+        var into2 = method.BeforeBlock(2, vit.Block(1, method.BeforeBlock(1, x)));
+        Assert.Equal(1 + 3 + 16, into2.size(1));
+        Assert.True(PromptTokens.Slots(into2, 3).equal(method.named_parameters().Single(p => p.name == "prompt_embeddings_2").parameter.expand(2, 3, 48)));
+    }
+}
