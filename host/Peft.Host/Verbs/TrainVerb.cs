@@ -28,8 +28,9 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
             var task = job.LoadTask();
             using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
             var batch = job.Data.BatchSize;
-            // Methods with metric losses want B/k classes × k samples per batch (k = 2).
-            var perClass = method.Sampling == BatchSampling.ClassBalanced ? 2 : 0;
+            // Methods with metric losses want B/k classes × k samples per batch: k = 2 (DA-VPT's default),
+            // or more when the task has fewer than B/2 classes, so every batch still fills up.
+            var perClass = method.Sampling == BatchSampling.ClassBalanced ? SamplesPerClass(batch, task.NumClasses) : 0;
             var trainer = new Trainer(new TrainerSetup
             {
                 Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe, BatchSize = batch,
@@ -51,6 +52,14 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
         {
             Log.Logger = console;
         }
+    }
+
+    /// <summary>The smallest k ≥ 2 dividing the batch with B/k ≤ C classes per batch.</summary>
+    internal static int SamplesPerClass(int batch, int classes)
+    {
+        for (var k = 2; k < batch; k++)
+            if (batch % k == 0 && batch / k <= classes) return k;
+        return batch;
     }
 
     private static void WriteResults(TrainingResult r)
