@@ -82,8 +82,8 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
         return _posDrop.call(positioned);
     }
 
-    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null) =>
-        blocks[index].Forward(x, attentionTemperature, capture);
+    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null) =>
+        blocks[index].Forward(x, attentionTemperature, capture, qkvBiasDelta);
 
     public Tensor FinalNorm(Tensor x) => norm.call(x);
 
@@ -123,11 +123,11 @@ public sealed class Block : nn.Module
         mlp = RegisterModule("mlp", new Mlp(spec, dropRate));
     }
 
-    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture)
+    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
     {
         if (capture is not null) capture.Input = x.alias();
         using var n1 = norm1.call(x);
-        using var a = attn.Forward(n1, temperature, capture);
+        using var a = attn.Forward(n1, temperature, capture, qkvBiasDelta);
         using var h = x.add(a);
         using var n2 = norm2.call(h);
         using var m = mlp.call(n2);
@@ -151,10 +151,11 @@ public sealed class Attention : nn.Module
         proj = RegisterModule("proj", new nn.Linear(spec.Dim, spec.Dim));
     }
 
-    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture)
+    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
     {
         long b = x.size(0), t = x.size(1);
-        using var packed = qkv.call(x);                                            // (B, T, 3D)
+        using var bias = qkvBiasDelta is null ? null : qkv.bias!.add(qkvBiasDelta);
+        using var packed = bias is null ? qkv.call(x) : F.linear(x, qkv.weight, bias); // (B, T, 3D)
         if (capture is not null) capture.Query = packed.narrow(2, 0, _dim);        // W_Q·x + b_Q, heads concatenated
         using var split = packed.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
         using var q = split.select(0, 0);

@@ -5,10 +5,23 @@ using Peft.Configuration;
 namespace Peft.Plugins.DaVpt;
 
 [PeftMethod("davpt")]
-public sealed class DaVptFactory : IMethodFactory
+public sealed class DaVptFactory() : DaVptFactoryBase(plus: false)
 {
-    public string Name => "davpt";
-    public string Description => "DA-VPT (Ren et al., 2025): deep prompts guided as class-cluster proxies by Proxy-Anchor losses.";
+    public override string Name => "davpt";
+    public override string Description => "DA-VPT (Ren et al., 2025): deep prompts guided as class-cluster proxies by Proxy-Anchor losses.";
+}
+
+[PeftMethod("davpt+")]
+public sealed class DaVptPlusFactory() : DaVptFactoryBase(plus: true)
+{
+    public override string Name => "davpt+";
+    public override string Description => "DA-VPT+ : DA-VPT plus tuning of every block's key/value biases and the CLS token.";
+}
+
+public abstract class DaVptFactoryBase(bool plus) : IMethodFactory
+{
+    public abstract string Name { get; }
+    public abstract string Description { get; }
     public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<DaVptOptions>();
 
     /// <summary>
@@ -22,5 +35,5 @@ public sealed class DaVptFactory : IMethodFactory
     };
 
     public IPeftMethod Create(MethodContext context) =>
-        new DaVptMethod(context.Backbone, context.NumClasses, (DaVptOptions)context.Options, context.Seed);
+        new DaVptMethod(context.Backbone, context.NumClasses, (DaVptOptions)context.Options, context.Seed, plus);
 }

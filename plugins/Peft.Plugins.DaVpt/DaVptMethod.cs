@@ -35,7 +35,11 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     public Tensor class_sums { get; }
     public Tensor class_counts { get; }
 
-    public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed)
+    private readonly List<(nn.Parameter Key, nn.Parameter Value)> _keyValueBiases = [];
+    private readonly int _dim;
+
+    /// <param name="plus">DA-VPT+ (§2a): also tune every block's key and value biases and the CLS token.</param>
+    public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed, bool plus = false)
     {
         _options = options;
         var spec = backbone.Spec;
@@ -65,6 +69,35 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         centroids = RegisterBuffer("centroids", zeros(_proxies, spec.Dim));
         class_sums = RegisterBuffer("class_sums", zeros(classes, spec.Dim));
         class_counts = RegisterBuffer("class_counts", zeros(classes));
+
+        _dim = spec.Dim;
+        if (plus)
+        {
+            // b_K and b_V live inside the ViT's fused qkv bias; tuning them is learning an additive delta on
+            // those two thirds (zero at the start, so the pretrained biases are the starting point). b_Q stays frozen.
+            for (var l = 0; l < spec.Depth; l++)
+                _keyValueBiases.Add((RegisterParameter($"key_bias_{l}", new nn.Parameter(zeros(spec.Dim))),
+                    RegisterParameter($"value_bias_{l}", new nn.Parameter(zeros(spec.Dim)))));
+            var tuned = new List<string> { "cls_token" };
+            if (options.WiderBiases)
+            {
+                tuned.Add("patch_embed.proj.bias");
+                for (var l = 0; l < spec.Depth; l++)
+                    tuned.AddRange([$"blocks.{l}.attn.proj.bias", $"blocks.{l}.mlp.fc2.bias", $"blocks.{l}.norm2.bias",
+                        $"blocks.{l}.norm1.weight", $"blocks.{l}.norm1.bias"]);
+            }
+            BackboneTrainables = tuned;
+        }
+    }
+
+    public IReadOnlyList<string> BackboneTrainables { get; } = [];
+
+    public Tensor? QkvBiasDelta(int index)
+    {
+        if (_keyValueBiases.Count == 0) return null;
+        var (key, value) = _keyValueBiases[index];
+        using var query = zeros(_dim);
+        return cat([query, key, value]);
     }
 
     public nn.Module Module => this;
@@ -188,8 +221,21 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         }
     }
 
-    public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone) =>
-        Trainables.VptGroups(this, backbone, recipe);
+    /// <summary>
+    /// DA-VPT's three groups (§2c): biases and other 1-D tensors without weight decay; prompts, the CLS token
+    /// and other ≥2-D tensors with WeightDecay; the head weight with its own (large) HeadWeightDecay.
+    /// </summary>
+    public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone)
+    {
+        const string headWeight = "head.fc.weight";
+        var all = Trainables.Of(this, backbone);
+        return new List<ParameterGroup>
+        {
+            new("no_decay", all.Where(p => p.Parameter.dim() <= 1).ToList(), 0.0),
+            new("decay", all.Where(p => p.Parameter.dim() > 1 && p.Name != headWeight).ToList(), recipe.WeightDecay),
+            new("head_weight", all.Where(p => p.Name == headWeight).ToList(), recipe.HeadWeightDecay ?? recipe.WeightDecay),
+        }.Where(g => g.Parameters.Count > 0).ToList();
+    }
 }
 
 /// <summary>The Proxy-Anchor loss (Kim et al., 2020) as DA-VPT uses it (vapt_davpt.md §2a).</summary>

@@ -40,6 +40,9 @@ public sealed partial record DaVptOptions
     [Range(1, 1000), Description("Cosine k-means iterations at most.")]
     public int KMeansIterations { get; init; } = 20;
 
+    [Description("DA-VPT+ only: also tune the released configs' wider set (attention projection, fc2 and norm2 biases, norm1, the patch embedding bias), beyond b_K, b_V and the CLS token.")]
+    public bool WiderBiases { get; init; }
+
     [Range(0, 0.99), Description("Dropout on the prompts at every insertion (0 in the released configs).")]
     public double PromptDropout { get; init; }
 }

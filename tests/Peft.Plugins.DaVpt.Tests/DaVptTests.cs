@@ -101,4 +101,45 @@ public class DaVptTests
         Assert.Equal(1 + 3 + 16, into2.size(1));
         Assert.True(PromptTokens.Slots(into2, 3).equal(method.named_parameters().Single(p => p.name == "prompt_embeddings_2").parameter.expand(2, 3, 48)));
     }
+
+    [Fact]
+    public void Davpt_plus_tunes_key_and_value_biases_and_the_cls_token()
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        var options = new DaVptOptions { GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2 };
+        using var plus = new DaVptMethod(vit, 5, options, seed: 1, plus: true);
+        using var plain = new DaVptMethod(vit, 5, options, seed: 1);
+        var (d, depth) = (48L, 3L);
+        var prompts = (2 + 2 + 3) * d;
+        Assert.Equal(prompts + (d + 1) * 5, Trainables.Count(Trainables.Of(plain, vit)));
+        // + b_K and b_V of every block + the CLS token.
+        Assert.Equal(prompts + (d + 1) * 5 + depth * 2 * d + d, Trainables.Count(Trainables.Of(plus, vit)));
+        Assert.Equal(["cls_token"], plus.BackboneTrainables);
+
+        var groups = plus.ParameterGroups(new Abstractions.Options.TrainerOptions { WeightDecay = 0.05, HeadWeightDecay = 3 }, vit);
+        Assert.Contains(groups.Single(g => g.Name == "no_decay").Parameters, p => p.Name == "key_bias_0");
+        Assert.Contains(groups.Single(g => g.Name == "decay").Parameters, p => p.Name == "backbone.cls_token");
+        Assert.Equal(3, groups.Single(g => g.Name == "head_weight").WeightDecay);
+
+        // The deltas act exactly as tuned key/value biases; the query third stays as pretrained.
+        using (no_grad())
+        {
+            foreach (var (name, p) in plain.named_parameters()) plus.named_parameters().Single(q => q.name == name).parameter.copy_(p);
+            foreach (var (name, p) in plus.named_parameters().Where(p => p.name.Contains("_bias_"))) p.normal_(0, 0.5);
+        }
+        using var scope = NewDisposeScope();
+        manual_seed(2);
+        var images = randn(2, 3, 32, 32);
+        var withDelta = vit.Forward(images, plus).Pooled;
+        using (no_grad())
+            for (var l = 0; l < depth; l++)
+                vit.blocks[l].attn.qkv.bias!.add_(plus.QkvBiasDelta(l)!);
+        var tuned = vit.Forward(images, plain).Pooled;
+        Assert.True(withDelta.allclose(tuned, 1e-5, 1e-5));
+        Assert.Equal(0.0, plus.QkvBiasDelta(0)!.narrow(0, 0, d).abs().max().item());
+
+        var labels = tensor(new long[] { 0, 1 });
+        nn.functional.cross_entropy(plus.Head(vit.Forward(images, plus).Pooled), labels).backward();
+        Assert.NotNull(plus.named_parameters().Single(p => p.name == "value_bias_1").parameter.grad);
+    }
 }

@@ -16,7 +16,7 @@ public sealed class SpecOnlyBackbone(VitSpec spec, BackboneKind kind = BackboneK
     public nn.Module Module { get; } = new Empty();
     public string Identity => "spec-only";
     public Tensor Embed(Tensor images) => throw new NotSupportedException();
-    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null) => throw new NotSupportedException();
+    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null) => throw new NotSupportedException();
     public Tensor FinalNorm(Tensor x) => throw new NotSupportedException();
 }
 

@@ -20,6 +20,9 @@ public interface IBackboneHooks
     /// <summary>A scalar τ dividing block <paramref name="index"/>'s attention logits, or null for none.</summary>
     Tensor? AttentionTemperature(int index) => null;
 
+    /// <summary>A (3D) tensor added to block <paramref name="index"/>'s fused q/k/v bias, or null for none.</summary>
+    Tensor? QkvBiasDelta(int index) => null;
+
     /// <summary>Whether block <paramref name="index"/>'s internal features should be captured in the trace.</summary>
     bool CaptureFeatures(int index) => false;
 

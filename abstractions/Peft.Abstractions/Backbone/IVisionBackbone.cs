@@ -25,9 +25,10 @@ public interface IVisionBackbone
     /// <summary>
     /// Runs block <paramref name="index"/> on (B, T, D) tokens. <paramref name="attentionTemperature"/>, when
     /// given, divides the attention logits (softmax(q·kᵀ/√d_h / τ)); <paramref name="capture"/>, when given,
-    /// receives the block's internal features.
+    /// receives the block's internal features; <paramref name="qkvBiasDelta"/>, when given, is added to the
+    /// fused (3D) query/key/value bias (methods that tune b_K and b_V learn such a delta).
     /// </summary>
-    Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null);
+    Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null);
 
     /// <summary>The pretrained final LayerNorm, over every token.</summary>
     Tensor FinalNorm(Tensor x);

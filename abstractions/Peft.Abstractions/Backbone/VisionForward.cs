@@ -27,7 +27,7 @@ public static class VisionForward
             var input = hooks.BeforeBlock(i, x);
             BlockFeatures? features = null;
             if (hooks.CaptureFeatures(i)) captured[i] = features = new BlockFeatures();
-            var output = backbone.Block(i, input, hooks.AttentionTemperature(i), features);
+            var output = backbone.Block(i, input, hooks.AttentionTemperature(i), features, hooks.QkvBiasDelta(i));
             x = hooks.AfterBlock(i, input, output);
         }
         return new ForwardTrace { Tokens = x, Pooled = hooks.Pool(x, backbone), Blocks = captured };
