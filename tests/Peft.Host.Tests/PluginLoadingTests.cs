@@ -71,6 +71,18 @@ public sealed class PluginLoadingTests : IDisposable
         """;
 
     [Fact]
+    public void The_four_prompt_methods_and_the_baselines_are_listed_with_their_options()
+    {
+        var r = PeftProcess.Run(_dir.FullName, "methods", "--describe");
+        Assert.Equal(0, r.ExitCode);
+        foreach (var id in new[] { "vpt", "gated", "vapt", "davpt", "davpt+", "linear", "bias", "full" })
+            Assert.Contains($"│ {id} ", r.StdOut);
+        foreach (var option in new[] { "PromptTokens", "GateInit", "KernelSize", "GuidedPrompts", "TokenAnchor", "HeadBias" })
+            Assert.Contains(option, r.StdOut);
+        Assert.DoesNotContain("plugin problem", r.StdErr);
+    }
+
+    [Fact]
     public void A_plugin_built_outside_the_solution_is_listed_and_trains_without_rebuilding_the_host()
     {
         PluginCompiler.Compile(PluginDir("Sample"), "Sample", PluginCompiler.Contracts(), SampleMethod);
