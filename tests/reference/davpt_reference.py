@@ -13,12 +13,11 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, embed, final_norm, make_weights  # noqa: E402
+from vit_reference import SPEC, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
 CLASSES, BATCH, GUIDED, M, MO = 5, 6, 2, 3, 2
 ALPHA, DELTA, RHO, BETA, LAMBDA = 32.0, 0.1, 2.0, 0.5, 0.3
@@ -85,19 +84,12 @@ def main(folder):
                   for l in range(s["depth"])}
         params["head.fc.weight"] = torch.randn(CLASSES, s["dim"], generator=g) * 0.1
         params["head.fc.bias"] = torch.randn(CLASSES, generator=g) * 0.1
-        for p in params.values():
-            p.requires_grad_(True)
-        logits, loss = forward(w, s, x, y, [params[f"prompt_embeddings_{l}"] for l in range(s["depth"])],
-                               params["head.fc.weight"], params["head.fc.bias"], anchor)
-        loss.backward()
-        out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1), "input": x, "labels": y,
-               "param/class_to_prompt": MAPPING}
-        for k, p in params.items():
-            out["param/" + k] = p.detach()
-            out["grad/" + k] = p.grad
-        path = os.path.join(folder, f"davpt_{anchor}_reference.npz")
-        np.savez_compressed(path, **{k: v.numpy() for k, v in out.items()})
-        print(f"wrote {path}: loss {loss.item():.6f}")
+
+        def run(p, anchor=anchor):
+            return forward(w, s, x, y, [p[f"prompt_embeddings_{l}"] for l in range(s["depth"])], p["head.fc.weight"], p["head.fc.bias"], anchor)
+
+        save_method_fixture(os.path.join(folder, f"davpt_{anchor}_reference.npz"), params, run, x, y,
+                            extra={"param/class_to_prompt": MAPPING})
 
 
 if __name__ == "__main__":

@@ -11,12 +11,11 @@ Gates and temperatures are set to non-trivial values. Prompt dropout 0 (parity).
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, block, embed, final_norm, make_weights  # noqa: E402
+from vit_reference import SPEC, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
 P, CLASSES, BATCH = 4, 5, 4
 
@@ -49,19 +48,12 @@ def main(folder):
             "head.fc.weight": torch.randn(CLASSES, s["dim"], generator=g) * 0.1,
             "head.fc.bias": torch.randn(CLASSES, generator=g) * 0.1,
         }
-        for p in params.values():
-            p.requires_grad_(True)
-        logits = gated_forward(w, s, x, params["prompt_embeddings"], params["gate_logit"], params["temp"],
-                               params["head.fc.weight"], params["head.fc.bias"], readout)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1), "input": x, "labels": y}
-        for k, p in params.items():
-            out["param/" + k] = p.detach()
-            out["grad/" + k] = p.grad
-        path = os.path.join(folder, f"gated_{readout}_reference.npz")
-        np.savez_compressed(path, **{k: v.numpy() for k, v in out.items()})
-        print(f"wrote {path}: loss {loss.item():.6f}")
+
+        def run(p, readout=readout):
+            logits = gated_forward(w, s, x, p["prompt_embeddings"], p["gate_logit"], p["temp"], p["head.fc.weight"], p["head.fc.bias"], readout)
+            return logits, F.cross_entropy(logits, y)
+
+        save_method_fixture(os.path.join(folder, f"gated_{readout}_reference.npz"), params, run, x, y)
 
 
 if __name__ == "__main__":

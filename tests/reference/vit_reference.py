@@ -89,6 +89,21 @@ def forward(w, s, x):
     return pooled, F.linear(pooled, w["head.weight"], w["head.bias"])
 
 
+def save_method_fixture(path, params, run, x, y, extra=None):
+    """Runs `run(params) -> (logits, loss)` with gradients on every tensor of `params` and writes a method's
+    fixture: param/<name>, grad/<name>, expected_logits, expected_loss, input, labels (and `extra`)."""
+    for p in params.values():
+        p.requires_grad_(True)
+    logits, loss = run(params)
+    loss.backward()
+    out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1), "input": x, "labels": y, **(extra or {})}
+    for k, p in params.items():
+        out["param/" + k] = p.detach()
+        out["grad/" + k] = p.grad
+    np.savez_compressed(path, **{k: v.numpy() for k, v in out.items()})
+    print(f"wrote {path}: loss {loss.item():.6f}")
+
+
 def main(path):
     s = SPEC
     w = make_weights(s)

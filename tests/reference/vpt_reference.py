@@ -11,12 +11,11 @@ prompts, inputs, labels, and the expected logits, loss and gradients.
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, block, embed, final_norm, make_weights  # noqa: E402
+from vit_reference import SPEC, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
 P, CLASSES, BATCH = 4, 5, 4
 
@@ -33,40 +32,26 @@ def vpt_forward(w, s, x, shallow, deep, head_w, head_b):
     return F.linear(pooled, head_w, head_b)
 
 
-def case(w, s, x, y, deep_mode):
-    g = torch.Generator().manual_seed(7)
-    shallow = (torch.rand(1, P, s["dim"], generator=g) * 2 - 1) * 0.2
-    deep = (torch.rand(s["depth"] - 1, P, s["dim"], generator=g) * 2 - 1) * 0.2 if deep_mode else None
-    head_w = torch.randn(CLASSES, s["dim"], generator=g) * 0.1
-    head_b = torch.randn(CLASSES, generator=g) * 0.1
-    params = {"prompt_embeddings": shallow, "head.fc.weight": head_w, "head.fc.bias": head_b}
-    if deep_mode:
-        params["deep_prompt_embeddings"] = deep
-    for p in params.values():
-        p.requires_grad_(True)
-    logits = vpt_forward(w, s, x, shallow, deep, head_w, head_b)
-    loss = F.cross_entropy(logits, y)
-    loss.backward()
-    out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1)}
-    for k, p in params.items():
-        out["param/" + k] = p.detach()
-        out["grad/" + k] = p.grad
-    return out
-
-
 def main(folder):
     s = SPEC
-    w = make_weights(s)
+    w = make_weights(s)  # the same weights as vit_reference.npz; only the method's tensors are stored here
     torch.manual_seed(99)
     x = torch.randn(BATCH, s["chans"], s["image"], s["image"])
     y = torch.tensor([0, 3, 1, 4])
     for mode in ("shallow", "deep"):
-        # The ViT weights are vit_reference.npz's (same seed); only the method's tensors are stored here.
-        out = case(w, s, x, y, mode == "deep")
-        out["input"], out["labels"] = x, y
-        path = os.path.join(folder, f"vpt_{mode}_reference.npz")
-        np.savez_compressed(path, **{k: v.numpy() for k, v in out.items()})
-        print(f"wrote {path}: loss {out['expected_loss'].item():.6f}")
+        g = torch.Generator().manual_seed(7)
+        params = {"prompt_embeddings": (torch.rand(1, P, s["dim"], generator=g) * 2 - 1) * 0.2}
+        deep = (torch.rand(s["depth"] - 1, P, s["dim"], generator=g) * 2 - 1) * 0.2 if mode == "deep" else None
+        params["head.fc.weight"] = torch.randn(CLASSES, s["dim"], generator=g) * 0.1
+        params["head.fc.bias"] = torch.randn(CLASSES, generator=g) * 0.1
+        if deep is not None:
+            params["deep_prompt_embeddings"] = deep
+
+        def run(p):
+            logits = vpt_forward(w, s, x, p["prompt_embeddings"], p.get("deep_prompt_embeddings"), p["head.fc.weight"], p["head.fc.bias"])
+            return logits, F.cross_entropy(logits, y)
+
+        save_method_fixture(os.path.join(folder, f"vpt_{mode}_reference.npz"), params, run, x, y)
 
 
 if __name__ == "__main__":
