@@ -61,6 +61,10 @@ public sealed class RunDirectory(string path)
         ? File.ReadAllLines(MetricsFile).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<EpochMetrics>(l, Json)!).ToList()
         : [];
 
+    public TrainingResult? ReadResults() => File.Exists(ResultsFile)
+        ? JsonSerializer.Deserialize<TrainingResult>(File.ReadAllText(ResultsFile), Json)
+        : null;
+
     public void WriteResults(TrainingResult result) =>
         WriteAtomically(ResultsFile, JsonSerializer.Serialize(result, new JsonSerializerOptions(Json) { WriteIndented = true }) + "\n");
 

@@ -57,6 +57,9 @@ public sealed class Trainer
         _run = new RunDirectory(setup.RunDirectory);
     }
 
+    /// <summary>True when <see cref="Run"/> found the run already finished in its directory and only reloaded it.</summary>
+    public bool AlreadyComplete { get; private set; }
+
     /// <summary>Parameters this run trains (method and tuned backbone tensors).</summary>
     public IReadOnlyList<(string Name, nn.Parameter Parameter)> TrainableParameters => _trainables;
 
@@ -77,6 +80,12 @@ public sealed class Trainer
         if (_s.Resume && _run.HasCheckpoint)
         {
             state = _run.LoadCheckpoint(method, _trainables, optimizer, schedule, _s.MethodId, _s.MethodOptions, _backboneIdentity);
+            // A finished run is not trained again: its checkpoint restored the trained tensors, its results stand.
+            if (state.Epoch >= recipe.Epochs && _run.ReadResults() is { } finished)
+            {
+                AlreadyComplete = true;
+                return finished;
+            }
             _run.TruncateMetrics(state.Epoch);
         }
 

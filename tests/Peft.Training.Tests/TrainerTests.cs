@@ -121,6 +121,15 @@ public sealed class TrainerTests : IDisposable
         var weightsC = c.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
 
         for (var i = 0; i < weightsA.Count; i++) Assert.Equal(weightsA[i], weightsC[i]);
+
+        // Running a finished run again trains nothing and reports the stored results.
+        using var vitD = TinyTask.Backbone();
+        var d = new Trainer(Setup(BaselineKind.Bias, vitD, recipe, "b", train, test));
+        var resultD = d.Run();
+        Assert.True(d.AlreadyComplete);
+        Assert.Equal(resultC.LastEpoch, resultD.LastEpoch);
+        Assert.Equal(resultC.TrainImagesPerSecond, resultD.TrainImagesPerSecond);
+        Assert.Equal(weightsC[0], d.TrainableParameters[0].Parameter.data<float>());
         Assert.Equal(resultA.LastEpoch!.Test, resultC.LastEpoch!.Test);
         Assert.Equal(resultA.LastEpoch.Loss, resultC.LastEpoch.Loss);
         var metricsA = new RunDirectory(Path.Combine(_dir.FullName, "a")).ReadMetrics();

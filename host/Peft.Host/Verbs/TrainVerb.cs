@@ -44,6 +44,8 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
             using (var display = new ProgressDisplay(log, entry.Name))
             {
                 var result = trainer.Run(display, cancellationToken);
+                if (trainer.AlreadyComplete)
+                    log.Information("Run {Run} was already complete; its results (set Run:Resume=false or another Run:Name to train again):", runDir);
                 WriteResults(result);
             }
             return Task.FromResult(ExitCodes.Success);
