@@ -48,6 +48,11 @@ public sealed class Trainer
     private readonly string _backboneIdentity;
     private readonly RunDirectory _run;
 
+    // The sources this run reads: the setup's, or their cached features (linear probing, see TrainerOptions.CacheFeatures).
+    private IBatchSource _train;
+    private IBatchSource? _val, _test;
+    private bool _featuresCached;
+
     public Trainer(TrainerSetup setup)
     {
         _s = setup;
@@ -55,6 +60,7 @@ public sealed class Trainer
         _backboneIdentity = setup.Backbone.Identity;
         _trainables = Trainables.Of(setup.Method, setup.Backbone);
         _run = new RunDirectory(setup.RunDirectory);
+        (_train, _val, _test) = (setup.Train, setup.Val, setup.Test);
     }
 
     /// <summary>True when <see cref="Run"/> found the run already finished in its directory and only reloaded it.</summary>
@@ -65,13 +71,32 @@ public sealed class Trainer
 
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        try
+        {
+            return RunLoop(progress, cancellationToken);
+        }
+        finally
+        {
+            if (_featuresCached)
+            {
+                foreach (var cached in new[] { _train, _val, _test }.OfType<IDisposable>()) cached.Dispose();
+                (_train, _val, _test, _featuresCached) = (_s.Train, _s.Val, _s.Test, false);
+            }
+        }
+    }
+
+    /// <summary>The time the last run spent computing its feature cache (zero when it trained on images).</summary>
+    public TimeSpan FeatureCacheTime { get; private set; }
+
+    private TrainingResult RunLoop(IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
+    {
         var (backbone, method, recipe) = (_s.Backbone, _s.Method, _s.Recipe);
         _run.Create(_s.ConfigJson);
 
         backbone.Module.requires_grad_(false);
         foreach (var (_, p) in _trainables) p.requires_grad = true;
 
-        var stepsPerEpoch = _s.Train.BatchCount;
+        var stepsPerEpoch = _train.BatchCount;
         using var optimizer = OptimizerFactory.Create(recipe, method.ParameterGroups(recipe, backbone), _s.BatchSize);
         var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _s.BatchSize);
         var perStep = recipe.ScheduleUnit == "step";
@@ -89,12 +114,14 @@ public sealed class Trainer
             _run.TruncateMetrics(state.Epoch);
         }
 
+        if (method.FrozenFeatures && recipe.CacheFeatures) CacheFeatures();
+
         if (state.Epoch == 0 && state.GlobalStep == 0)
             method.OnTrainingStart(new EpochContext(0, backbone, () => EpochBatches(0, cancellationToken)));
 
         var trainClock = new Stopwatch();
         long trainImages = 0;
-        var waitAtStart = _s.Train.WaitTime;
+        var waitAtStart = _train.WaitTime;
         for (var epoch = state.Epoch; epoch < recipe.Epochs; epoch++)
         {
             method.Module.train(true);
@@ -104,7 +131,7 @@ public sealed class Trainer
             var epochClock = Stopwatch.StartNew();
             long seenNow = 0; // images trained in this process this epoch, for the rate
             var batchIndex = 0;
-            foreach (var batch in _s.Train.Batches(epoch, CancellationToken.None))
+            foreach (var batch in _train.Batches(epoch, CancellationToken.None))
             {
                 using (batch)
                 {
@@ -149,7 +176,7 @@ public sealed class Trainer
             var last = epoch + 1 == recipe.Epochs;
             if (last || (epoch + 1) % recipe.EvalEvery == 0)
             {
-                metrics = metrics with { Val = Evaluate(_s.Val, "val", progress), Test = Evaluate(_s.Test, "test", progress) };
+                metrics = metrics with { Val = Evaluate(_val, "val", progress), Test = Evaluate(_test, "test", progress) };
                 // Best-validation reporting; test is never used to select.
                 if (metrics.Val is { } v && (state.BestVal is null || v > state.BestVal))
                     state = state with { BestEpoch = epoch + 1, BestVal = v, TestAtBestVal = metrics.Test };
@@ -176,7 +203,9 @@ public sealed class Trainer
             TestAtBestVal = state.TestAtBestVal,
             TrainImagesPerSecond = trainImages / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds),
             EvalImagesPerSecond = evalRate,
-            DataWaitShare = (_s.Train.WaitTime - waitAtStart).TotalSeconds / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds + (_s.Train.WaitTime - waitAtStart).TotalSeconds),
+            DataWaitShare = (_train.WaitTime - waitAtStart).TotalSeconds / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds + (_train.WaitTime - waitAtStart).TotalSeconds),
+            CachedFeatures = _featuresCached,
+            FeatureCacheSeconds = FeatureCacheTime.TotalSeconds,
             PeakResidentBytes = ProcessMemory.PeakResidentBytes(),
             SkippedImages = _s.Train.SkippedImages + (_s.Val?.SkippedImages ?? 0) + (_s.Test?.SkippedImages ?? 0),
         };
@@ -188,10 +217,11 @@ public sealed class Trainer
     private (double Loss, long Correct) TrainStep(LabeledBatch batch, optim.Optimizer optimizer, TrainerOptions recipe)
     {
         using var scope = NewDisposeScope();
-        var trace = _s.Backbone.Forward(batch.Images, _s.Method);
-        var logits = _s.Method.Head(trace.Pooled);
+        // With cached features the batch holds pooled features already (FrozenFeatures: no hooks, no auxiliary loss).
+        var trace = _featuresCached ? null : _s.Backbone.Forward(batch.Images, _s.Method);
+        var logits = _s.Method.Head(trace?.Pooled ?? batch.Images);
         var loss = nn.functional.cross_entropy(logits, batch.Labels, label_smoothing: recipe.LabelSmoothing);
-        var total = _s.Method.AuxiliaryLoss(trace, batch.Labels) is { } aux ? loss.add(aux) : loss;
+        var total = trace is not null && _s.Method.AuxiliaryLoss(trace, batch.Labels) is { } aux ? loss.add(aux) : loss;
         total.backward();
         if (recipe.ClipGradValue > 0) nn.utils.clip_grad_value_(_trainables.Select(p => p.Parameter), recipe.ClipGradValue);
         if (recipe.ClipGradNorm > 0) nn.utils.clip_grad_norm_(_trainables.Select(p => p.Parameter), recipe.ClipGradNorm);
@@ -218,8 +248,8 @@ public sealed class Trainer
             using (batch)
             using (NewDisposeScope())
             {
-                var trace = _s.Backbone.Forward(batch.Images, _s.Method);
-                var predicted = _s.Method.Head(trace.Pooled).argmax(1);
+                var pooled = _featuresCached && (source == _val || source == _test) ? batch.Images : _s.Backbone.Forward(batch.Images, _s.Method).Pooled;
+                var predicted = _s.Method.Head(pooled).argmax(1);
                 correct += predicted.eq(batch.Labels).sum().item<long>();
                 seen += batch.Labels.size(0);
             }
@@ -228,6 +258,34 @@ public sealed class Trainer
         }
         _lastEvalRate = seen / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         return seen == 0 ? null : (double)correct / seen;
+    }
+
+    /// <summary>
+    /// Linear probing on deterministic data: one no-grad forward pass per image gives its pooled feature, which every
+    /// epoch then reuses. Exact: the frozen forward pass would recompute the same numbers each epoch, and the cached
+    /// sources replay the same batches in the same order. Sources that cannot be cached (augmentation) stay as they are.
+    /// </summary>
+    private void CacheFeatures()
+    {
+        var clock = Stopwatch.StartNew();
+        _s.Backbone.Module.eval();
+        _s.Method.Module.eval();
+        Tensor Featurize(Tensor images)
+        {
+            using var noGrad = no_grad();
+            return _s.Backbone.Forward(images, _s.Method).Pooled;
+        }
+        var train = _s.Train.CacheFeatures(Featurize);
+        if (train is null) return;
+        var val = _s.Val?.CacheFeatures(Featurize);
+        var test = _s.Test?.CacheFeatures(Featurize);
+        if ((_s.Val is not null && val is null) || (_s.Test is not null && test is null))
+        {
+            foreach (var t in new[] { train, val, test }) t?.Dispose();
+            return;
+        }
+        (_train, _val, _test, _featuresCached) = (train, val, test, true);
+        FeatureCacheTime = clock.Elapsed;
     }
 
     private IEnumerable<(Tensor Images, Tensor Labels)> EpochBatches(int epoch, CancellationToken cancellationToken)

@@ -51,6 +51,10 @@ public sealed record TrainingResult
 
     public long PeakResidentBytes { get; init; }
 
+    /// <summary>The head trained on features computed once (TrainerOptions.CacheFeatures), and the time that took.</summary>
+    public bool CachedFeatures { get; init; }
+    public double FeatureCacheSeconds { get; init; }
+
     /// <summary>Images skipped as missing or corrupt (training, validation and test), with Data:SkipBadImages.</summary>
     public int SkippedImages { get; init; }
 }

@@ -151,4 +151,21 @@ public class TransformTests
         }
         Assert.True(result.IsDisposed);
     }
+
+    private sealed class Custom : IImageTransform
+    {
+        public Tensor Apply(Tensor image, Random rng) => image;
+    }
+
+    [Fact]
+    public void A_pipeline_is_deterministic_only_when_every_step_says_so()
+    {
+        Assert.True(TransformPipeline.Vtab(28).IsDeterministic);
+        Assert.True(TransformPipeline.FgvcEval(224).IsDeterministic);
+        Assert.False(TransformPipeline.FgvcTrain(224).IsDeterministic);
+        Assert.False(new TransformPipeline(new Resize(28), new RandomHorizontalFlip()).IsDeterministic);
+        Assert.False(new TransformPipeline(new Resize(32), new RandomCrop(28)).IsDeterministic);
+        // A step that does not declare itself deterministic is assumed random.
+        Assert.False(new TransformPipeline(new Resize(28), new Custom()).IsDeterministic);
+    }
 }

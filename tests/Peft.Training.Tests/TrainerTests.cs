@@ -52,6 +52,30 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
+    public void Linear_probing_on_cached_features_trains_the_same_head_as_on_images()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(256, 11, 32, shuffle: true);
+        using var test = TinyTask.Source(128, 12, 64, shuffle: false);
+        var heads = new List<float[]>();
+        var results = new List<TrainingResult>();
+        foreach (var cache in new[] { true, false })
+        {
+            var setup = Setup(BaselineKind.Linear, vit, Recipe() with { CacheFeatures = cache }, $"cache-{cache}", train, test);
+            results.Add(new Trainer(setup).Run());
+            heads.Add(setup.Method.Module.parameters().SelectMany(p => p.detach().contiguous().data<float>()).ToArray());
+        }
+        Assert.True(results[0].CachedFeatures);
+        Assert.False(results[1].CachedFeatures);
+        Assert.Equal(results[1].LastEpoch!.Test, results[0].LastEpoch!.Test);
+        Assert.Equal(results[1].LastEpoch!.Loss, results[0].LastEpoch!.Loss, 1e-5);
+        Assert.Equal(heads[1].Length, heads[0].Length);
+        for (var i = 0; i < heads[0].Length; i++) Assert.Equal(heads[1][i], heads[0][i], 1e-5f);
+        // The run learned something, so equal heads are not two untouched initialisations.
+        Assert.True(results[0].LastEpoch!.Test > 0.9, $"test {results[0].LastEpoch!.Test}");
+    }
+
+    [Fact]
     public void Trainable_counts_follow_the_closed_forms()
     {
         using var vit = TinyTask.Backbone();

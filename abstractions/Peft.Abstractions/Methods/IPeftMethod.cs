@@ -60,4 +60,10 @@ public interface IPeftMethod : IBackboneHooks, IDisposable
     void OnEpochEnd(EpochContext context) { }
 
     BatchSampling Sampling => BatchSampling.Shuffled;
+
+    /// <summary>
+    /// True when the method adds nothing to the backbone's forward pass and trains only its head, with no auxiliary
+    /// loss (linear probing): the pooled feature of an image never changes, so the trainer may compute it once.
+    /// </summary>
+    bool FrozenFeatures => false;
 }

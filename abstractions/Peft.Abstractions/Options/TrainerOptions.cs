@@ -63,4 +63,7 @@ public sealed partial record TrainerOptions
 
     [Range(0, 1), Description("Label smoothing of the cross entropy.")]
     public double LabelSmoothing { get; init; }
+
+    [Description("For methods whose features are frozen (linear probing) and data without random augmentation: compute each image's feature once and train the head on the cache, an exact shortcut.")]
+    public bool CacheFeatures { get; init; } = true;
 }

@@ -94,6 +94,9 @@ public sealed class DataLoader
     }
 
     public IImageDataset Dataset { get; }
+
+    /// <summary>The per-image pipeline.</summary>
+    public TransformPipeline Transform => _transform;
     public DataLoaderOptions Options { get; }
     public IBatchSampler Sampler { get; }
 

@@ -11,6 +11,9 @@ public sealed class TransformPipeline(params IReadOnlyList<IImageTransform> step
 {
     public IReadOnlyList<IImageTransform> Steps { get; } = steps;
 
+    /// <summary>Every step is deterministic: an image maps to the same tensor in every epoch.</summary>
+    public bool IsDeterministic => Steps.All(s => s.IsDeterministic);
+
     public Tensor Apply(Tensor image, Random rng)
     {
         if (image.dtype != ScalarType.Byte || image.dim() != 3)

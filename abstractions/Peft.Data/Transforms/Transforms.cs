@@ -10,6 +10,13 @@ namespace Peft.Data;
 public interface IImageTransform
 {
     Tensor Apply(Tensor image, Random rng);
+
+    /// <summary>
+    /// True when the output depends only on the input (no use of the generator): a pipeline of such steps gives every
+    /// image the same tensor each epoch, so features of a frozen backbone can be computed once. Unknown steps are
+    /// assumed random.
+    /// </summary>
+    bool IsDeterministic => false;
 }
 
 /// <summary>Bilinear resize to exactly height × width (align_corners = false).</summary>
@@ -20,6 +27,8 @@ public interface IImageTransform
 /// </remarks>
 public sealed record Resize(int Height, int Width, bool Antialias = false) : IImageTransform
 {
+    public bool IsDeterministic => true;
+
     public Resize(int size, bool antialias = false) : this(size, size, antialias) { }
 
     public Tensor Apply(Tensor image, Random rng) => Resampling.Bilinear(image, Height, Width, Antialias);
@@ -31,6 +40,8 @@ public sealed record Resize(int Height, int Width, bool Antialias = false) : IIm
 /// </summary>
 public sealed record ResizeShorter(int Size, bool Antialias = false) : IImageTransform
 {
+    public bool IsDeterministic => true;
+
     public static (int Height, int Width) OutputSize(int height, int width, int size) =>
         height <= width ? (size, (int)((long)size * width / height)) : ((int)((long)size * height / width), size);
 
@@ -44,6 +55,8 @@ public sealed record ResizeShorter(int Size, bool Antialias = false) : IImageTra
 /// <summary>The central height × width window; offsets as torchvision's CenterCrop: round((H − h) / 2) with round-half-to-even.</summary>
 public sealed record CenterCrop(int Height, int Width) : IImageTransform
 {
+    public bool IsDeterministic => true;
+
     public CenterCrop(int size) : this(size, size) { }
 
     public static (int Top, int Left) Offsets(int height, int width, int cropHeight, int cropWidth) =>
@@ -97,6 +110,8 @@ public sealed record RandomHorizontalFlip(double P = 0.5) : IImageTransform
 /// <summary>(x − mean[c]) / std[c] per channel of a [0, 1] image.</summary>
 public sealed record Normalize(IReadOnlyList<float> Mean, IReadOnlyList<float> Std) : IImageTransform
 {
+    public bool IsDeterministic => true;
+
     /// <summary>ImageNet statistics, the default for the VPT family: mean (0.485, 0.456, 0.406), std (0.229, 0.224, 0.225).</summary>
     public static readonly Normalize ImageNet = new([0.485f, 0.456f, 0.406f], [0.229f, 0.224f, 0.225f]);
 
@@ -124,6 +139,8 @@ public sealed record Normalize(IReadOnlyList<float> Mean, IReadOnlyList<float> S
 /// </summary>
 public sealed record ToChannels(int Channels = 3) : IImageTransform
 {
+    public bool IsDeterministic => true;
+
     public Tensor Apply(Tensor image, Random rng)
     {
         var c = image.size(0);

@@ -57,6 +57,7 @@ public sealed class BaselineMethod : IPeftMethod
     public nn.Module Module => _module;
     public IReadOnlyList<string> BackboneTrainables { get; }
     public bool BackboneInTrainMode => _kind == BaselineKind.Full;
+    public bool FrozenFeatures => _kind == BaselineKind.Linear;
 
     public Tensor Head(Tensor pooled) => HeadModule.call(pooled);
 

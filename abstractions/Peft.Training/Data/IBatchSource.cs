@@ -30,6 +30,13 @@ public interface IBatchSource
 
     /// <summary>Missing or corrupt images skipped so far (Data:SkipBadImages); 0 when bad images are errors.</summary>
     int SkippedImages => 0;
+
+    /// <summary>
+    /// The same batches in the same order with each input replaced by <paramref name="featurize"/>(input), computed once
+    /// per sample; null when an input can differ between epochs (random augmentation, skipped images). The caller owns
+    /// the result.
+    /// </summary>
+    InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize) => null;
 }
 
 /// <summary>Peft.Data's prefetching loader as a batch source.</summary>
@@ -39,6 +46,32 @@ public sealed class LoaderBatchSource(DataLoader loader) : IBatchSource
     public int BatchCount { get; } = loader.Sampler.Batches(0).Count;
     public TimeSpan WaitTime => loader.Stats.WaitTime;
     public int SkippedImages => loader.SkippedSources.Count; // distinct files: each epoch meets the same ones again
+
+    public InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize)
+    {
+        if (!loader.Transform.IsDeterministic || loader.Options.SkipBadImages) return null;
+        // One pass in index order; the cached source replays the loader's own sampler, so batches match exactly.
+        var inOrder = new DataLoader(loader.Dataset, loader.Transform, loader.Options with { Shuffle = false, SamplesPerClass = 0, DropLast = false });
+        var features = new List<Tensor>();
+        var labels = new List<Tensor>();
+        try
+        {
+            foreach (var batch in inOrder.Epoch(0))
+                using (batch)
+                using (NewDisposeScope())
+                {
+                    features.Add(featurize(batch.Images).detach().DetachFromDisposeScope());
+                    labels.Add(batch.Labels.alias().DetachFromDisposeScope());
+                }
+            using var all = cat(features, 0);
+            using var allLabels = cat(labels, 0);
+            return new InMemoryBatchSource(all, allLabels, loader.Sampler);
+        }
+        finally
+        {
+            foreach (var t in features.Concat(labels)) t.Dispose();
+        }
+    }
 
     public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
     {
@@ -70,8 +103,35 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
             : new RandomBatchSampler(SampleCount, batchSize, shuffle, dropLast, seed);
     }
 
+    /// <summary>Batches as <paramref name="sampler"/> draws them (the order of another source, for cached features).</summary>
+    public InMemoryBatchSource(Tensor inputs, Tensor labels, IBatchSampler sampler)
+    {
+        _inputs = inputs.alias().DetachFromDisposeScope();
+        _labels = labels.alias().DetachFromDisposeScope();
+        _labelValues = labels.to(int32).data<int>();
+        SampleCount = (int)inputs.size(0);
+        _sampler = sampler;
+    }
+
     public int SampleCount { get; }
     public int BatchCount => _sampler.Batches(0).Count;
+
+    public InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize)
+    {
+        var chunks = new List<Tensor>();
+        try
+        {
+            for (long start = 0; start < SampleCount; start += 256)
+                using (NewDisposeScope())
+                    chunks.Add(featurize(_inputs.narrow(0, start, Math.Min(256, SampleCount - start))).detach().DetachFromDisposeScope());
+            using var all = cat(chunks, 0);
+            return new InMemoryBatchSource(all, _labels, _sampler);
+        }
+        finally
+        {
+            foreach (var t in chunks) t.Dispose();
+        }
+    }
     public TimeSpan WaitTime => TimeSpan.Zero;
 
     public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
