@@ -14,7 +14,14 @@ public static class Program
     {
         var root = new RootCommand("Peft: parameter-efficient fine-tuning of Vision Transformers with visual prompts.");
         root.Subcommands.Add(VerbCommand<InfoVerb>("info", "Engine self-check: libtorch version, threads, BLAS in use, measured GEMM GFLOP/s."));
-        root.Subcommands.Add(VerbCommand<BenchVerb>("bench", "Engine benchmark: per-op overhead and GEMM/linear throughput of the binding against a C++ loop."));
+        var bench = VerbCommand<BenchVerb>("bench", "Engine benchmark: per-op overhead and GEMM/linear throughput of the binding against a C++ loop.");
+        var quick = new Option<bool>("--quick") { Description = "Quick mode: no sweep, one seed (VtabBench:Quick=true)." };
+        bench.Subcommands.Add(VerbCommand<Bench.VtabBenchVerb>("vtab", "Mini VTAB-1k accuracy benchmark on real data (VtabBench:*).", extra: quick,
+            extraOverride: parse => parse.GetValue(quick) ? "VtabBench:Quick=true" : null));
+        bench.Subcommands.Add(VerbCommand<Bench.SpeedBenchVerb>("speed", "Speed and memory against PyTorch eager on ViT-S/16 and ViT-B/16 (SpeedBench:*)."));
+        bench.Subcommands.Add(VerbCommand<Bench.SpeedStepVerb>("step", "One speed measurement (peft bench speed runs it): SpeedBench:Model, SpeedBench:Method, Method:Name.",
+            needsMethod: true));
+        root.Subcommands.Add(bench);
         root.Subcommands.Add(VerbCommand<TrainVerb>("train", "Train Method:Name on the Backbone and Data, evaluate, and report.", needsMethod: true));
         root.Subcommands.Add(VerbCommand<EvalVerb>("eval", "Evaluate an adapter (Eval:Adapter, default: the train run's) on the test split.", needsMethod: true));
         root.Subcommands.Add(VerbCommand<PretrainVerb>("pretrain", "Pre-train the Backbone from scratch on the Pretrain classes (cached)."));

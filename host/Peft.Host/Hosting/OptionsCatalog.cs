@@ -24,6 +24,8 @@ public sealed class OptionsCatalog
         HyperParametersInfo.Of<DataOptions>(),
         HyperParametersInfo.Of<TrainerOptions>(),
         HyperParametersInfo.Of<PretrainOptions>(),
+        HyperParametersInfo.Of<Bench.VtabBenchOptions>(),
+        HyperParametersInfo.Of<Bench.SpeedBenchOptions>(),
     ];
 
     /// <summary>Method name → its options record (bound from Method:Options when Method:Name selects it).</summary>

@@ -28,14 +28,17 @@ public static class PeftHost
         return builder.Build();
     }
 
+    /// <summary>Key=Value pairs; a key given twice takes its last value, as later layers win.</summary>
     public static IEnumerable<KeyValuePair<string, string?>> ParseOverrides(IReadOnlyList<string> overrides)
     {
+        var values = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
         foreach (var item in overrides)
         {
             var eq = item.IndexOf('=', StringComparison.Ordinal);
             if (eq <= 0) throw new ConfigurationFileException($"override '{item}' is not of the form Key=Value (e.g. Run:Threads=2)");
-            yield return new(item[..eq].Trim().Replace("__", ":", StringComparison.Ordinal), item[(eq + 1)..]);
+            values[item[..eq].Trim().Replace("__", ":", StringComparison.Ordinal)] = item[(eq + 1)..];
         }
+        return values;
     }
 
     /// <summary>Assemblies whose [PeftMethod] factories are built in (the baselines).</summary>
