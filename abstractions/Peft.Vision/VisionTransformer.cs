@@ -125,13 +125,20 @@ public sealed class Block : nn.Module
 
     public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
     {
+        // Everything made inside the block is released when it returns (autograd keeps what backward needs), so a
+        // forward pass holds one block's intermediates at a time, as eager PyTorch does; the result and the captured
+        // features move to the caller's scope.
+        using var scope = torch.NewDisposeScope();
         if (capture is not null) capture.Input = x.alias();
         using var n1 = norm1.call(x);
         using var a = attn.Forward(n1, temperature, capture, qkvBiasDelta);
         using var h = x.add(a);
         using var n2 = norm2.call(h);
         using var m = mlp.call(n2);
-        return h.add(m);
+        if (capture is not null)
+            foreach (var t in new[] { capture.Input, capture.Query, capture.AttentionOutput })
+                t?.MoveToOuterDisposeScope();
+        return h.add(m).MoveToOuterDisposeScope();
     }
 }
 
@@ -157,17 +164,20 @@ public sealed class Attention : nn.Module
         using var bias = qkvBiasDelta is null ? null : qkv.bias!.add(qkvBiasDelta);
         using var packed = bias is null ? qkv.call(x) : F.linear(x, qkv.weight, bias); // (B, T, 3D)
         if (capture is not null) capture.Query = packed.narrow(2, 0, _dim);        // W_Q·x + b_Q, heads concatenated
-        using var split = packed.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
+        using var view = packed.view(b, t, 3, _heads, _dim / _heads);
+        using var split = view.permute(2, 0, 3, 1, 4);                             // (3, B, H, T, Dh)
         using var q = split.select(0, 0);
         using var k = split.select(0, 1);
         using var v = split.select(0, 2);
         using var kt = k.transpose(-2, -1);
         using var logits = q.matmul(kt);
         // softmax(q·kᵀ/√d_h / τ): GatedPT's per-block temperature divides the scaled logits.
-        using var scaled = temperature is null ? logits.mul(_scale) : logits.mul(_scale).div(temperature);
-        using var weights = F.softmax(scaled, -1);
+        using var scaled = logits.mul(_scale);
+        using var tempered = temperature is null ? null : scaled.div(temperature);
+        using var weights = F.softmax(tempered ?? scaled, -1);
         using var heads = weights.matmul(v);                                       // (B, H, T, Dh)
-        using var merged = heads.transpose(1, 2).reshape(b, t, _dim);              // (B, T, D)
+        using var swapped = heads.transpose(1, 2);
+        using var merged = swapped.reshape(b, t, _dim);                            // (B, T, D)
         if (capture is not null) capture.AttentionOutput = merged.alias();
         return proj.call(merged);
     }

@@ -258,4 +258,24 @@ public class HookTests
             Assert.Null(e.parameter.grad);
         });
     }
+
+    [Fact]
+    public void A_forward_pass_leaves_only_its_results_alive_whatever_the_depth()
+    {
+        // Every block's intermediates, and its input once the next tokens exist, are released as the pass goes, so the
+        // tensors alive afterwards do not grow with depth (before: a dozen per block until the step's scope closed).
+        var alive = new List<int>();
+        foreach (var depth in new[] { 2, 6 })
+        {
+            manual_seed(3);
+            using var vit = new VisionTransformer(Small with { Depth = depth });
+            using var images = randn(2, Small.Channels, Small.ImageSize, Small.ImageSize);
+            using var scope = NewDisposeScope();
+            var trace = vit.Forward(images, NoHooks.Instance);
+            alive.Add(scope.Count);
+            Assert.False(trace.Tokens.IsDisposed);
+        }
+        Assert.Equal(alive[0], alive[1]);
+        Assert.InRange(alive[0], 2, 3); // the last tokens, the pooled feature (and the final norm it was selected from)
+    }
 }

@@ -18,9 +18,16 @@ public sealed class ForwardTrace
 /// <summary>The one forward loop every method shares: the backbone's seams with the hooks between them.</summary>
 public static class VisionForward
 {
+    /// <remarks>
+    /// Each block's input and output are released as soon as the next tokens exist (autograd keeps what backward
+    /// needs), so a pass holds one block's tokens at a time rather than every block's. Hooks return their argument
+    /// or a new tensor; one that needs a tensor after the hook returns keeps an alias of it (BlockFeatures does).
+    /// </remarks>
     public static ForwardTrace Forward(this IVisionBackbone backbone, Tensor images, IBackboneHooks hooks)
     {
-        var x = hooks.AfterEmbedding(backbone.Embed(images));
+        var embedded = backbone.Embed(images);
+        var x = hooks.AfterEmbedding(embedded);
+        Release(embedded, x);
         var captured = new Dictionary<int, BlockFeatures>();
         for (var i = 0; i < backbone.Spec.Depth; i++)
         {
@@ -28,8 +35,17 @@ public static class VisionForward
             BlockFeatures? features = null;
             if (hooks.CaptureFeatures(i)) captured[i] = features = new BlockFeatures();
             var output = backbone.Block(i, input, hooks.AttentionTemperature(i), features, hooks.QkvBiasDelta(i));
-            x = hooks.AfterBlock(i, input, output);
+            var next = hooks.AfterBlock(i, input, output);
+            Release(x, next);
+            if (!ReferenceEquals(input, x)) Release(input, next);
+            if (!ReferenceEquals(output, x) && !ReferenceEquals(output, input)) Release(output, next);
+            x = next;
         }
         return new ForwardTrace { Tokens = x, Pooled = hooks.Pool(x, backbone), Blocks = captured };
+    }
+
+    private static void Release(Tensor t, Tensor kept)
+    {
+        if (!ReferenceEquals(t, kept)) t.Dispose();
     }
 }
