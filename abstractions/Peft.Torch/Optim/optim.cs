@@ -140,13 +140,18 @@ public static partial class torch
             }
 
             /// <summary>Runs <paramref name="update"/> for each parameter with a gradient, under no_grad in a dispose scope.</summary>
+            /// <remarks>
+            /// One dispose scope per parameter: an update's temporaries (weight decay added to the gradient, say) are
+            /// released before the next parameter's, so a step never holds a model-sized set of them (as PyTorch's
+            /// per-tensor loop does not). State tensors detach themselves from the scope.
+            /// </remarks>
             protected void ForEachGradient(Action<ParamGroup, Parameter, Tensor> update)
             {
-                using var scope = NewDisposeScope();
                 using var noGrad = no_grad();
                 foreach (var group in _groups)
                     foreach (var p in group.parameters)
-                        if (p.grad is { } grad) update(group, p, grad);
+                        using (NewDisposeScope())
+                            if (p.grad is { } grad) update(group, p, grad);
             }
 
             public OptimizerStateDict state_dict()

@@ -66,7 +66,8 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
         var batch = options.BatchSize;
         var fashionTrain = FashionMnist.Train(job.Data.Root);
         var fashionTest = FashionMnist.Test(job.Data.Root);
-        var data = job.Data with { Mean = [0.5, 0.5, 0.5], Std = [0.5, 0.5, 0.5], Workers = 1, Augment = false };
+        // Two batches ahead are plenty for steps of seconds; the pipeline runs on one worker beside the training threads.
+        var data = job.Data with { Mean = [0.5, 0.5, 0.5], Std = [0.5, 0.5, 0.5], Workers = 1, Prefetch = 2, Augment = false };
         var train = fashionTrain.Subset([.. Enumerable.Range(0, (options.WarmupSteps + options.Steps) * batch)]);
         var test = fashionTest.Subset([.. Enumerable.Range(0, (1 + options.EvalSteps) * batch)]);
         using var method = entry.Factory.Create(new MethodContext(vit, fashionTrain.ClassCount, methodOptions, job.Run.Seed));
