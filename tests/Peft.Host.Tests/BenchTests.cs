@@ -196,6 +196,33 @@ public sealed class BenchReportTests
     }
 
     [Fact]
+    public void Quick_mode_reads_back_the_rates_the_full_sweep_chose()
+    {
+        var runs = new List<VtabRun>
+        {
+            Run("digits", "vapt", "final", 1, 0.9, scale: 0.3), Run("digits", "vapt", "final", 2, 0.8, scale: 0.3),
+            Run("count", "vapt", "final", 1, 0.5, scale: 3), Run("count", "linear", "final", 1, 0.4, scale: 10),
+        };
+        var report = VtabReport.Build(runs, ["digits", "count"], ["vapt", "linear"], new VtabBenchOptions(), gain: null,
+            new VtabReport.Context(TimeSpan.FromMinutes(1), "id", "ckpt", 2, 64));
+        var path = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(path, report.Json);
+            var rates = VtabBenchVerb.QuickRates(path);
+            Assert.Equal(3, rates.Count);
+            Assert.Equal(0.3, rates[("digits", "vapt")]);
+            Assert.Equal(3, rates[("count", "vapt")]);
+            Assert.Equal(10, rates[("count", "linear")]);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+        Assert.Empty(VtabBenchVerb.QuickRates(path + ".absent"));
+    }
+
+    [Fact]
     public void Vit_b16_forward_costs_timms_17_6_gmacs()
     {
         var spec = VitSpec.Preset("vit-b16");

@@ -7,8 +7,11 @@ namespace Peft.Host.Bench;
 [Description("The mini VTAB-1k benchmark (peft bench vtab): tasks, methods, sweep, seeds and where results go.")]
 public sealed partial record VtabBenchOptions
 {
-    [Description("Quick mode: no sweep (each method's default learning rate) and the first seed only.")]
+    [Description("Quick mode: no sweep and the first seed only; the learning rates come from QuickRatesFrom (else each method's default).")]
     public bool Quick { get; init; }
+
+    [Description("Quick mode's learning rates: the rates the full benchmark's sweep chose, per task and method, from its vtab-mini.json.")]
+    public string QuickRatesFrom { get; init; } = "benchmarks/vtab-mini.json";
 
     [Description("Tasks to run (fmnist_unseen, digits, rotation, position, count); empty: all.")]
     public List<string> Tasks { get; init; } = [];

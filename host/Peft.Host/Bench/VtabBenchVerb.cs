@@ -78,6 +78,7 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
         Log.Information("Mini VTAB-1k: {Tasks} tasks x {Methods} methods; sweep {Scales} x default lr, seeds {Seeds}, {Epochs} epochs; {Total} runs, {Parallel} at a time, under {Root}",
             tasks.Count, benchMethods.Count, string.Join("/", scales), string.Join(",", seeds), options.Epochs, total, options.Parallel, runsRoot);
 
+        var quickRates = options.Quick ? QuickRates(options.QuickRatesFrom) : new Dictionary<(string, string), double>();
         var progress = new BenchProgress(total);
         var runs = new List<VtabRun>();
         var failures = new List<string>();
@@ -86,7 +87,8 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
             {
                 try
                 {
-                    var done = await RunPair(pair.Task, pair.Method, scales, seeds, options, runsRoot, progress, ct);
+                    var pairScales = quickRates.TryGetValue((pair.Task, pair.Method.Label), out var rate) ? [rate] : scales;
+                    var done = await RunPair(pair.Task, pair.Method, pairScales, seeds, options, runsRoot, progress, ct);
                     lock (runs) runs.AddRange(done);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
@@ -113,6 +115,23 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
         if (failures.Count == 0) return ExitCodes.Success;
         Log.Error("{Count} task/method pairs failed:\n  {Failures}", failures.Count, string.Join("\n  ", failures));
         return ExitCodes.Failure;
+    }
+
+    /// <summary>The learning-rate multiplier the full benchmark chose per (task, method), from its JSON; empty when absent.</summary>
+    public static Dictionary<(string Task, string Method), double> QuickRates(string path)
+    {
+        var rates = new Dictionary<(string, string), double>();
+        if (!File.Exists(path))
+        {
+            Log.Warning("Quick mode: {Path} not found; each method runs at its default learning rate", path);
+            return rates;
+        }
+        using var json = JsonDocument.Parse(File.ReadAllText(path));
+        foreach (var row in json.RootElement.GetProperty("rows").EnumerateArray())
+            foreach (var task in row.GetProperty("Tasks").EnumerateObject())
+                rates[(task.Name, row.GetProperty("Method").GetString()!)] = task.Value.GetProperty("LrScale").GetDouble();
+        Log.Information("Quick mode: learning rates chosen by the full benchmark's sweep, from {Path}", path);
+        return rates;
     }
 
     /// <summary>Configuration given on this command line that the child runs must see too (backbone, data statistics, ...).</summary>
