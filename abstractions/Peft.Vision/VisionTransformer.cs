@@ -65,10 +65,14 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         using var state = state_dict();
+        // One buffer for every tensor: a fresh array per tensor would leave a model-sized heap of garbage behind.
+        var buffer = new byte[state.Max(kv => kv.Value.numel() * kv.Value.dtype.ElementSize())];
         foreach (var (name, t) in state)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}:{t.dtype.Name()}:{t.ShapeString};"));
-            hash.AppendData(t.bytes());
+            var bytes = buffer.AsSpan(0, (int)(t.numel() * t.dtype.ElementSize()));
+            t.CopyBytesTo(bytes);
+            hash.AppendData(bytes);
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }

@@ -179,6 +179,18 @@ public partial class Tensor : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Copies the raw bytes of the elements (row-major, little-endian) into <paramref name="destination"/>, which must
+    /// hold exactly numel × element size bytes: for streaming large tensors through one reused buffer.
+    /// </summary>
+    public unsafe void CopyBytesTo(Span<byte> destination)
+    {
+        var size = numel() * dtype.ElementSize();
+        if (destination.Length != size) throw new ArgumentException($"{this} has {size} bytes; the destination holds {destination.Length}", nameof(destination));
+        fixed (byte* p = destination)
+            Native.Check(Native.peft_tensor_copy_to(Handle, p, size));
+    }
+
     private void CheckElementType<T>() where T : unmanaged
     {
         var expected = ElementTypes.Of<T>();

@@ -125,8 +125,11 @@ public static class VtabReport
         md.AppendLine();
         md.AppendLine(quick ? "    bash scripts/bench.sh vtab --quick" : "    bash scripts/bench.sh vtab");
         md.AppendLine();
-        md.AppendLine($"on {context.Cores} cores in {context.Elapsed:hh\\:mm\\:ss} ({runs.Count(r => r.WallSeconds > 0)} runs trained here, " +
-                      $"{runs.Count} in the tables). Raw figures: [{(quick ? "vtab-mini-quick" : "vtab-mini")}.json]({(quick ? "vtab-mini-quick" : "vtab-mini")}.json).");
+        var processTime = TimeSpan.FromSeconds(runs.Sum(r => r.WallSeconds));
+        md.AppendLine($"on {context.Cores} cores. The {runs.Count} runs in the tables took {processTime:hh\\:mm\\:ss} of process time in all, " +
+                      $"{options.Parallel} at a time (about {processTime / options.Parallel:hh\\:mm\\:ss} of wall time); this report was written in " +
+                      $"{context.Elapsed:hh\\:mm\\:ss}, finished runs being reused. " +
+                      $"Raw figures: [{(quick ? "vtab-mini-quick" : "vtab-mini")}.json]({(quick ? "vtab-mini-quick" : "vtab-mini")}.json).");
         md.AppendLine();
         md.AppendLine("## Set-up");
         md.AppendLine();
