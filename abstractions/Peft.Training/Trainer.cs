@@ -85,8 +85,8 @@ public sealed class Trainer
         }
     }
 
-    /// <summary>The time the last run spent computing its feature cache (zero when it trained on images).</summary>
-    public TimeSpan FeatureCacheTime { get; private set; }
+    // The time this run spent computing its feature cache (zero when it trains on images).
+    private TimeSpan _featureCacheTime;
 
     private TrainingResult RunLoop(IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
@@ -205,7 +205,7 @@ public sealed class Trainer
             EvalImagesPerSecond = evalRate,
             DataWaitShare = (_train.WaitTime - waitAtStart).TotalSeconds / Math.Max(1e-9, trainClock.Elapsed.TotalSeconds + (_train.WaitTime - waitAtStart).TotalSeconds),
             CachedFeatures = _featuresCached,
-            FeatureCacheSeconds = FeatureCacheTime.TotalSeconds,
+            FeatureCacheSeconds = _featureCacheTime.TotalSeconds,
             PeakResidentBytes = ProcessMemory.PeakResidentBytes(),
             SkippedImages = _s.Train.SkippedImages + (_s.Val?.SkippedImages ?? 0) + (_s.Test?.SkippedImages ?? 0),
         };
@@ -285,7 +285,7 @@ public sealed class Trainer
             return;
         }
         (_train, _val, _test, _featuresCached) = (train, val, test, true);
-        FeatureCacheTime = clock.Elapsed;
+        _featureCacheTime = clock.Elapsed;
     }
 
     private IEnumerable<(Tensor Images, Tensor Labels)> EpochBatches(int epoch, CancellationToken cancellationToken)

@@ -52,25 +52,7 @@ public sealed class LoaderBatchSource(DataLoader loader) : IBatchSource
         if (!loader.Transform.IsDeterministic || loader.Options.SkipBadImages) return null;
         // One pass in index order; the cached source replays the loader's own sampler, so batches match exactly.
         var inOrder = new DataLoader(loader.Dataset, loader.Transform, loader.Options with { Shuffle = false, SamplesPerClass = 0, DropLast = false });
-        var features = new List<Tensor>();
-        var labels = new List<Tensor>();
-        try
-        {
-            foreach (var batch in inOrder.Epoch(0))
-                using (batch)
-                using (NewDisposeScope())
-                {
-                    features.Add(featurize(batch.Images).detach().DetachFromDisposeScope());
-                    labels.Add(batch.Labels.alias().DetachFromDisposeScope());
-                }
-            using var all = cat(features, 0);
-            using var allLabels = cat(labels, 0);
-            return new InMemoryBatchSource(all, allLabels, loader.Sampler);
-        }
-        finally
-        {
-            foreach (var t in features.Concat(labels)) t.Dispose();
-        }
+        return InMemoryBatchSource.Featurized(inOrder.Epoch(0).Select(b => new LabeledBatch(b.Images, b.Labels)), featurize, loader.Sampler);
     }
 
     public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)
@@ -89,18 +71,11 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
 {
     private readonly Tensor _inputs;
     private readonly Tensor _labels;
-    private readonly int[] _labelValues;
     private readonly IBatchSampler _sampler;
 
     public InMemoryBatchSource(Tensor inputs, Tensor labels, int batchSize, bool shuffle, int seed, int samplesPerClass = 0, bool dropLast = false)
+        : this(inputs, labels, Sampler(labels, batchSize, shuffle, seed, samplesPerClass, dropLast))
     {
-        _inputs = inputs.alias().DetachFromDisposeScope();
-        _labels = labels.alias().DetachFromDisposeScope();
-        _labelValues = labels.to(int32).data<int>();
-        SampleCount = (int)inputs.size(0);
-        _sampler = samplesPerClass > 0
-            ? new ClassBalancedBatchSampler(_labelValues, Math.Max(1, batchSize / samplesPerClass), samplesPerClass, seed)
-            : new RandomBatchSampler(SampleCount, batchSize, shuffle, dropLast, seed);
     }
 
     /// <summary>Batches as <paramref name="sampler"/> draws them (the order of another source, for cached features).</summary>
@@ -108,30 +83,59 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
     {
         _inputs = inputs.alias().DetachFromDisposeScope();
         _labels = labels.alias().DetachFromDisposeScope();
-        _labelValues = labels.to(int32).data<int>();
         SampleCount = (int)inputs.size(0);
         _sampler = sampler;
+    }
+
+    private static IBatchSampler Sampler(Tensor labels, int batchSize, bool shuffle, int seed, int samplesPerClass, bool dropLast)
+    {
+        if (samplesPerClass <= 0) return new RandomBatchSampler((int)labels.size(0), batchSize, shuffle, dropLast, seed);
+        using var values = labels.to(int32);
+        return new ClassBalancedBatchSampler(values.data<int>(), Math.Max(1, batchSize / samplesPerClass), samplesPerClass, seed);
     }
 
     public int SampleCount { get; }
     public int BatchCount => _sampler.Batches(0).Count;
 
-    public InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize)
+    public InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize) => Featurized(Chunks(256), featurize, _sampler);
+
+    /// <summary>The samples in index order, <paramref name="size"/> at a time (views; each batch owns its handles).</summary>
+    private IEnumerable<LabeledBatch> Chunks(int size)
     {
-        var chunks = new List<Tensor>();
+        for (long start = 0; start < SampleCount; start += size)
+        {
+            var n = Math.Min(size, SampleCount - start);
+            yield return new LabeledBatch(_inputs.narrow(0, start, n).DetachFromDisposeScope(), _labels.narrow(0, start, n).DetachFromDisposeScope());
+        }
+    }
+
+    /// <summary>
+    /// A source of <paramref name="featurize"/>(inputs) for batches given in index order, drawn by <paramref name="sampler"/>:
+    /// the cache behind <see cref="IBatchSource.CacheFeatures"/>. The batches are disposed as they are consumed.
+    /// </summary>
+    internal static InMemoryBatchSource Featurized(IEnumerable<LabeledBatch> inOrder, Func<Tensor, Tensor> featurize, IBatchSampler sampler)
+    {
+        var features = new List<Tensor>();
+        var labels = new List<Tensor>();
         try
         {
-            for (long start = 0; start < SampleCount; start += 256)
+            foreach (var batch in inOrder)
+                using (batch)
                 using (NewDisposeScope())
-                    chunks.Add(featurize(_inputs.narrow(0, start, Math.Min(256, SampleCount - start))).detach().DetachFromDisposeScope());
-            using var all = cat(chunks, 0);
-            return new InMemoryBatchSource(all, _labels, _sampler);
+                {
+                    features.Add(featurize(batch.Images).detach().DetachFromDisposeScope());
+                    labels.Add(batch.Labels.alias().DetachFromDisposeScope());
+                }
+            using var all = cat(features, 0);
+            using var allLabels = cat(labels, 0);
+            return new InMemoryBatchSource(all, allLabels, sampler);
         }
         finally
         {
-            foreach (var t in chunks) t.Dispose();
+            foreach (var t in features.Concat(labels)) t.Dispose();
         }
     }
+
     public TimeSpan WaitTime => TimeSpan.Zero;
 
     public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken)

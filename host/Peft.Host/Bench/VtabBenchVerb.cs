@@ -135,39 +135,38 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
     }
 
     /// <summary>Configuration given on this command line that the child runs must see too (backbone, data statistics, ...).</summary>
-    private IEnumerable<string> ForwardedOverrides() =>
-        configuration.AsEnumerable()
-            .Where(kv => kv.Value is not null && (kv.Key.StartsWith("Backbone:", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Pretrain:", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Data:Mean", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Data:Std", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Data:Root", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Data:BatchSize", StringComparison.Ordinal) ||
-                                                  kv.Key.StartsWith("Plugins:", StringComparison.Ordinal)))
-            .Select(kv => $"{kv.Key}={kv.Value}");
+    private IReadOnlyList<string> ForwardedOverrides() => _forwarded ??=
+    [
+        .. configuration.AsEnumerable()
+            .Where(kv => kv.Value is not null && ForwardedSections.Any(prefix => kv.Key.StartsWith(prefix, StringComparison.Ordinal)))
+            .Select(kv => $"{kv.Key}={kv.Value}"),
+    ];
+
+    private IReadOnlyList<string>? _forwarded;
+    private static readonly string[] ForwardedSections = ["Backbone:", "Pretrain:", "Data:Mean", "Data:Std", "Data:Root", "Data:BatchSize", "Plugins:"];
 
     private async Task<List<VtabRun>> RunPair(string task, BenchMethod method, IReadOnlyList<double> scales, IReadOnlyList<int> seeds,
         VtabBenchOptions options, string runsRoot, BenchProgress progress, CancellationToken ct)
     {
         var runs = new List<VtabRun>();
+        var baseLr = DefaultLr(method);
         var chosen = scales[0];
         if (scales.Count > 1)
         {
             // Sweep: train800 → val200, last-epoch validation top-1; the first seed. Ties keep the earlier (smaller) rate.
             foreach (var scale in scales)
-                runs.Add(await Train(task, method, "sweep", scale, seeds[0], options, runsRoot, progress, ct));
+                runs.Add(await Train(task, method, "sweep", baseLr, scale, seeds[0], options, runsRoot, progress, ct));
             var best = runs.MaxBy(r => r.Val ?? -1)!;
             chosen = runs.First(r => r.Val == best.Val).LrScale;
         }
         foreach (var seed in seeds)
-            runs.Add(await Train(task, method, "final", chosen, seed, options, runsRoot, progress, ct));
+            runs.Add(await Train(task, method, "final", baseLr, chosen, seed, options, runsRoot, progress, ct));
         return runs;
     }
 
-    private async Task<VtabRun> Train(string task, BenchMethod method, string phase, double scale, int seed, VtabBenchOptions options,
+    private async Task<VtabRun> Train(string task, BenchMethod method, string phase, double baseLr, double scale, int seed, VtabBenchOptions options,
         string runsRoot, BenchProgress progress, CancellationToken ct, bool cacheFeatures = true)
     {
-        var baseLr = DefaultLr(method);
         var name = $"{task}/{method.Label}/{phase}-lr{scale.ToString("G4", CultureInfo.InvariantCulture)}-s{seed}{(cacheFeatures ? "" : "-nocache")}";
         var runDir = Path.Combine(runsRoot, name);
         var directory = new RunDirectory(runDir);
@@ -221,7 +220,8 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
     {
         var cached = runs.FirstOrDefault(r => r.Task == task && r.Method == "linear" && r.Phase == "final" && r.Seed == seed);
         if (cached is null || cached.WallSeconds <= 0) return null;
-        var uncached = await Train(task, BenchMethod.Get("linear"), "final", cached.LrScale, seed, options, runsRoot, new BenchProgress(1), ct,
+        var linear = BenchMethod.Get("linear");
+        var uncached = await Train(task, linear, "final", DefaultLr(linear), cached.LrScale, seed, options, runsRoot, new BenchProgress(1), ct,
             cacheFeatures: false);
         return new CacheGain(task, cached.WallSeconds, uncached.WallSeconds, cached.Test, uncached.Test);
     }
