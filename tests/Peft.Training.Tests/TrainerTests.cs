@@ -118,21 +118,25 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(-Math.Log(99), method.HeadModule.fc.bias!.data<float>()[0], 5);
     }
 
-    [Fact]
-    public void An_interrupted_run_resumes_to_the_same_weights_and_metrics()
+    // Linear probing runs on cached features (the cached source replays the loader's sampler), bias tuning on images.
+    [Theory]
+    [InlineData(BaselineKind.Bias)]
+    [InlineData(BaselineKind.Linear)]
+    public void An_interrupted_run_resumes_to_the_same_weights_and_metrics(BaselineKind kind)
     {
         var recipe = Recipe(epochs: 4) with { EvalEvery = 1 };
         using var train = TinyTask.Source(192, 21, 32, shuffle: true);
         using var test = TinyTask.Source(64, 22, 64, shuffle: false);
 
         using var vitA = TinyTask.Backbone();
-        var a = new Trainer(Setup(BaselineKind.Bias, vitA, recipe, "a", train, test));
+        var a = new Trainer(Setup(kind, vitA, recipe, "a", train, test));
         var resultA = a.Run();
+        Assert.Equal(kind == BaselineKind.Linear, resultA.CachedFeatures);
         var weightsA = a.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
 
         // Interrupt the second run after 9 steps (mid-epoch 1), then resume it with a new trainer.
         using var vitB = TinyTask.Backbone();
-        var setupB = Setup(BaselineKind.Bias, vitB, recipe, "b", train, test);
+        var setupB = Setup(kind, vitB, recipe, "b", train, test);
         using var cancel = new CancellationTokenSource();
         var steps = 0;
         var progress = new SyncProgress(p => { if (p.Phase == "train" && ++steps == 9) cancel.Cancel(); });
@@ -140,7 +144,7 @@ public sealed class TrainerTests : IDisposable
         Assert.True(File.Exists(Path.Combine(setupB.RunDirectory, "checkpoint", "state.safetensors")));
 
         using var vitC = TinyTask.Backbone();
-        var c = new Trainer(Setup(BaselineKind.Bias, vitC, recipe, "b", train, test));
+        var c = new Trainer(Setup(kind, vitC, recipe, "b", train, test));
         var resultC = c.Run();
         var weightsC = c.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
 
@@ -148,7 +152,7 @@ public sealed class TrainerTests : IDisposable
 
         // Running a finished run again trains nothing and reports the stored results.
         using var vitD = TinyTask.Backbone();
-        var d = new Trainer(Setup(BaselineKind.Bias, vitD, recipe, "b", train, test));
+        var d = new Trainer(Setup(kind, vitD, recipe, "b", train, test));
         var resultD = d.Run();
         Assert.True(d.AlreadyComplete);
         Assert.Equal(resultC.LastEpoch, resultD.LastEpoch);
