@@ -32,6 +32,27 @@ public static class EngineDiagnostics
         return "none found";
     }
 
+    /// <summary>
+    /// Which allocator CPU tensors come from: by default the shim's caching allocator, which keeps freed blocks of
+    /// 1 MiB and more for the next request of that size instead of returning them to the kernel (PEFT_HOST_ALLOCATOR=system
+    /// keeps libtorch's own).
+    /// </summary>
+    public static string HostAllocator() => Native.String(Native.peft_host_allocator());
+
+    /// <summary>The caching allocator's counters (all zero when it is not installed).</summary>
+    public static unsafe HostAllocatorStats HostAllocatorCounters()
+    {
+        var v = stackalloc long[6];
+        Native.peft_host_allocator_stats(v);
+        return new HostAllocatorStats(v[0], v[1], v[2], v[3], v[4], v[5]);
+    }
+
+    /// <summary>
+    /// Returns every cached block to malloc (live tensors are untouched) and restarts the peak of lent bytes, which
+    /// bounds the cache, from the bytes lent now.
+    /// </summary>
+    public static void TrimHostCache() => Native.peft_host_allocator_trim();
+
     /// <summary>Seconds for <paramref name="iters"/> float32 matmuls (m×k)·(k×n) in a C++ loop.</summary>
     public static double NativeMatmulSeconds(long m, long k, long n, int warmup, int iters) =>
         CheckTiming(Native.peft_bench_matmul(m, k, n, warmup, iters));
@@ -54,3 +75,9 @@ public static class EngineDiagnostics
         return sw.Elapsed.TotalSeconds;
     }
 }
+
+/// <summary>
+/// The caching CPU allocator's counters, over blocks of 1 MiB and more: bytes lent out now, bytes kept for reuse,
+/// the peak of lent bytes, requests served from the cache and not, and cached bytes handed back to malloc.
+/// </summary>
+public readonly record struct HostAllocatorStats(long LiveBytes, long CachedBytes, long PeakLiveBytes, long Hits, long Misses, long ReleasedBytes);

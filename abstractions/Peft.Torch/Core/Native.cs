@@ -13,6 +13,9 @@ internal static unsafe partial class Native
     [LibraryImport(Library)] internal static partial nint peft_last_error();
     [LibraryImport(Library)] internal static partial nint peft_torch_version();
     [LibraryImport(Library)] internal static partial nint peft_build_config();
+    [LibraryImport(Library)] internal static partial nint peft_host_allocator();
+    [LibraryImport(Library)] internal static partial void peft_host_allocator_stats(long* values);
+    [LibraryImport(Library)] internal static partial void peft_host_allocator_trim();
     [LibraryImport(Library)] internal static partial int peft_set_num_threads(int n);
     [LibraryImport(Library)] internal static partial int peft_get_num_threads();
     [LibraryImport(Library)] internal static partial int peft_manual_seed(ulong seed);

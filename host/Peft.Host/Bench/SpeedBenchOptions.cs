@@ -17,10 +17,10 @@ public sealed partial record SpeedBenchOptions
     public int BatchSize { get; init; } = 32;
 
     [Range(1, 1000), Description("Timed training steps (the median is reported).")]
-    public int Steps { get; init; } = 3;
+    public int Steps { get; init; } = 4;
 
-    [Range(0, 1000), Description("Untimed warm-up training steps before them.")]
-    public int WarmupSteps { get; init; } = 1;
+    [Range(0, 1000), Description("Untimed warm-up training steps before them (both sides' first steps fault in fresh memory).")]
+    public int WarmupSteps { get; init; } = 2;
 
     [Range(1, 1000), Description("Timed evaluation batches (after one untimed).")]
     public int EvalSteps { get; init; } = 2;

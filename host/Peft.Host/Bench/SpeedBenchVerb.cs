@@ -78,7 +78,8 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
             }
         }
 
-        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, torch.__version__, EngineDiagnostics.BlasName(), options);
+        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, torch.__version__, EngineDiagnostics.BlasName(),
+            EngineDiagnostics.HostAllocator(), options);
         Directory.CreateDirectory(options.Output);
         var outStem = Path.Combine(options.Output, "speed");
         File.WriteAllText(outStem + ".json", SpeedReport.Json(rows, context));
@@ -144,7 +145,8 @@ public static class PeftProcessPaths
 /// <summary>The speed tables (markdown), raw figures (JSON) and chart (SVG).</summary>
 public static class SpeedReport
 {
-    public sealed record Context(TimeSpan Elapsed, int Threads, double GemmPeakGflops, string Libtorch, string Blas, SpeedBenchOptions Options);
+    public sealed record Context(TimeSpan Elapsed, int Threads, double GemmPeakGflops, string Libtorch, string Blas, string HostAllocator,
+        SpeedBenchOptions Options);
 
     private static string F(double v, int digits = 2) => v.ToString("F" + digits, CultureInfo.InvariantCulture);
 
@@ -152,6 +154,7 @@ public static class SpeedReport
     {
         benchmark = "speed and memory against PyTorch eager", generated = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
         elapsedSeconds = c.Elapsed.TotalSeconds, threads = c.Threads, gemmPeakGflops = c.GemmPeakGflops, libtorch = c.Libtorch, blas = c.Blas,
+        hostAllocator = c.HostAllocator,
         options = new { c.Options.BatchSize, c.Options.Steps, c.Options.WarmupSteps, c.Options.EvalSteps },
         rows = rows.Select(r => new
         {
@@ -184,7 +187,8 @@ public static class SpeedReport
         md.AppendLine();
         md.AppendLine($"- **Same engine, same machine, same run**: Peft on libtorch {c.Libtorch} through its C ABI shim, and PyTorch eager " +
                       $"(Debian's python3-torch, the same libtorch build) running `tests/reference/speed_reference.py` — the parity references " +
-                      $"of the method plugins sized like the real backbones. {c.Threads} threads on both sides; BLAS: {c.Blas}.");
+                      $"of the method plugins sized like the real backbones. {c.Threads} threads on both sides; BLAS: {c.Blas}. Peft's host memory: " +
+                      $"{c.HostAllocator}; PyTorch's: glibc's defaults, as a user runs it.");
         md.AppendLine($"- **Workload**: timm ViT-S/16 and ViT-B/16 at 224 px with random weights, batch {c.Options.BatchSize}, 10 classes, each method " +
                       $"with its default options and its own optimizer; {c.Options.WarmupSteps} untimed + {c.Options.Steps} timed training steps and " +
                       $"1 + {c.Options.EvalSteps} evaluation batches, medians reported. Every measurement is a process of its own, so its peak " +

@@ -87,6 +87,9 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
             label, spec, options.WarmupSteps, options.Steps, options.EvalSteps, batch, torch.get_num_threads());
         var result = trainer.Run(clock, cancellationToken);
 
+        var host = EngineDiagnostics.HostAllocatorCounters();
+        Log.Information("Host allocator: {Hits} blocks reused, {Misses} allocated, {Released:F0} MiB recycled, peak {Peak:F0} MiB lent",
+            host.Hits, host.Misses, host.ReleasedBytes / 1048576.0, host.PeakLiveBytes / 1048576.0);
         var trainSteps = clock.TrainSteps.Skip(options.WarmupSteps).Where(double.IsFinite).ToList();
         var evalSteps = clock.EvalSteps.Skip(1).Where(double.IsFinite).ToList();
         var measurement = new StepMeasurement

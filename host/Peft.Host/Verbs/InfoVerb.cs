@@ -14,6 +14,7 @@ public sealed class InfoVerb : IVerb
         table.AddRow("threads", torch.get_num_threads().ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("cores", Environment.ProcessorCount.ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("BLAS", Markup.Escape(EngineDiagnostics.BlasName()));
+        table.AddRow("host memory", Markup.Escape(EngineDiagnostics.HostAllocator()));
         table.AddRow("CUDA devices", torch.cuda.device_count().ToString(System.Globalization.CultureInfo.InvariantCulture));
         table.AddRow("GEMM 1024² float32", $"{gemm.BindingGflops:F1} GFLOP/s (C++ loop {gemm.NativeGflops:F1})");
         AnsiConsole.Write(table);
