@@ -92,19 +92,18 @@ class CachingCpuAllocator final : public c10::Allocator {
     // Exact (page-rounded) sizes only: a block of a near size taken now is missed by its own shape later in the
     // step, and a training step asks for the same sizes every time.
     auto it = free_.find(size);
-    if (it != free_.end()) {
-      void* data = it->second;
-      const size_t got = it->first;
-      free_.erase(it);
-      stats_.cached_bytes -= static_cast<int64_t>(got);
-      stats_.hits++;
-      Lent(data, got);
-      return data;
+    if (it != free_.end()) return Reuse(it);
+    // A fresh block fits when lent + cached + this request stays within the peak of lent bytes so far.
+    const int64_t excess = stats_.live_bytes + stats_.cached_bytes + static_cast<int64_t>(size) - stats_.peak_live_bytes;
+    if (excess > 0) {
+      // It does not: rather than trade cached blocks for a fresh one (which, when a loop's sizes add up to more
+      // than its peak, as a no-grad forward's do, recycles memory every step), lend a cached block up to twice
+      // the size. It is resident already and counts as lent at its full size.
+      it = free_.lower_bound(size);
+      if (it != free_.end() && it->first <= 2 * size) return Reuse(it);
     }
     stats_.misses++;
-    // Release cached blocks (largest first) only as far as lent + cached + this request would pass the peak of lent
-    // bytes so far, so the cache never adds to the peak and a steady loop keeps what it will ask for again.
-    const int64_t excess = stats_.live_bytes + stats_.cached_bytes + static_cast<int64_t>(size) - stats_.peak_live_bytes;
+    // Release cached blocks (largest first) only as far as needed, so the cache never adds to the peak.
     size_t released = 0;
     while (excess > 0 && static_cast<int64_t>(released) < excess && !free_.empty()) {
       auto last = std::prev(free_.end());
@@ -118,6 +117,16 @@ class CachingCpuAllocator final : public c10::Allocator {
     void* data = Fresh(size);
     lock.lock();
     Lent(data, size);
+    return data;
+  }
+
+  void* Reuse(std::multimap<size_t, void*>::iterator it) {
+    void* data = it->second;
+    const size_t got = it->first;
+    free_.erase(it);
+    stats_.cached_bytes -= static_cast<int64_t>(got);
+    stats_.hits++;
+    Lent(data, got);
     return data;
   }
 
