@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Idempotent set-up shared by the two README commands: the system packages Peft needs (installed
 # when run as root, otherwise the exact install command is printed), then a Release build of the
-# solution, which also builds the native libtorch shim through CMake. Arguments name extra Debian
+# solution. The engine (TorchSharp with libtorch 2.10) comes from NuGet with the build; the only
+# system package is the main job's data, Debian's Fashion-MNIST. Arguments name extra Debian
 # packages to install the same way (scripts/bench.sh asks for python3-torch).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PACKAGES=(libtorch-dev libopenblas0-pthread libturbojpeg0-dev libspng-dev cmake g++ pkg-config dataset-fashion-mnist "$@")
+PACKAGES=(dataset-fashion-mnist "$@")
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

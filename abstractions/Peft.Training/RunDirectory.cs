@@ -4,22 +4,24 @@ using System.Text.Json.Serialization;
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Configuration;
-using Peft.Torch;
-using Peft.Torch.Formats;
-using static Peft.Torch.torch;
+using Peft.Engine.Formats;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Training;
 
 /// <summary>
 /// A run's directory: <c>config.json</c>, <c>metrics.jsonl</c>, <c>results.json</c>,
 /// <c>adapter.safetensors</c> (the trained tensors and a manifest) and <c>checkpoint/state.safetensors</c>
-/// (trainable tensors, optimizer state and RNG state, with the run position in its manifest).
+/// (trainable tensors, the optimizer state in TorchSharp's own format as bytes, and the RNG state, with the run position
+/// in its manifest: one file, written atomically).
 /// </summary>
 public sealed class RunDirectory(string path)
 {
     public const string ManifestKey = "peft.manifest";
     private const string MethodPrefix = "method.";
-    private const string OptimizerPrefix = "optimizer.";
+    private const string OptimizerKey = "optimizer";
     private const string RngKey = "rng_state";
 
     internal static readonly JsonSerializerOptions Json = new()
@@ -69,7 +71,7 @@ public sealed class RunDirectory(string path)
         WriteAtomically(ResultsFile, JsonSerializer.Serialize(result, new JsonSerializerOptions(Json) { WriteIndented = true }) + "\n");
 
     /// <summary>The final trained tensors with a manifest naming the method, its options and the backbone.</summary>
-    public void WriteAdapter(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables, string methodId,
+    public void WriteAdapter(IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables, string methodId,
         IHyperParameters options, string backboneIdentity, VitSpec spec)
     {
         var manifest = new AdapterManifest(methodId, ContentHashing.CanonicalText(options), options.ContentHash(), backboneIdentity,
@@ -92,11 +94,11 @@ public sealed class RunDirectory(string path)
     /// and each tuned backbone tensor (<paramref name="trainables"/>, from <see cref="Trainables.Of"/>).
     /// </summary>
     public static void ApplyAdapter(IReadOnlyDictionary<string, Tensor> tensors, IPeftMethod method,
-        IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables)
+        IReadOnlyList<(string Name, Parameter Parameter)> trainables, string source)
     {
         var methodState = tensors.Where(kv => kv.Key.StartsWith(MethodPrefix, StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key[MethodPrefix.Length..], kv => kv.Value);
-        method.Module.load_state_dict(methodState);
+        StrictState.Load(method.Module, methodState, source);
         var tuned = trainables.Where(t => t.Name.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)).ToList();
         var saved = tensors.Keys.Where(k => k.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)).ToHashSet();
         var missing = tuned.Select(t => t.Name).Where(n => !saved.Contains(n)).ToList();
@@ -109,22 +111,28 @@ public sealed class RunDirectory(string path)
         foreach (var (name, p) in tuned) p.copy_(tensors[name]);
     }
 
-    public void SaveCheckpoint(RunState state, IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables,
-        optim.Optimizer optimizer, optim.lr_scheduler.LambdaLR schedule, string methodId, IHyperParameters options, string backboneIdentity)
+    /// <param name="scheduleStep">The schedule's step index now (epochs or optimizer steps taken, by its unit).</param>
+    public void SaveCheckpoint(RunState state, IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
+        OptimizerHelper optimizer, int scheduleStep, string methodId, IHyperParameters options, string backboneIdentity)
     {
         using var tensors = TrainedTensors(method, trainables);
-        using var optimizerState = optimizer.state_dict();
-        foreach (var (key, t) in optimizerState.tensors) tensors.Add(OptimizerPrefix + key, t.alias());
+        // TorchSharp's optimizer format (group options and per-parameter state, device-free), kept as bytes so that the
+        // checkpoint stays one file that is replaced atomically.
+        using (var buffer = new MemoryStream())
+        {
+            using (var writer = new BinaryWriter(buffer, System.Text.Encoding.UTF8, leaveOpen: true)) optimizer.save_state_dict(writer);
+            tensors.Add(OptimizerKey, tensor(buffer.ToArray(), ScalarType.Byte));
+        }
         tensors.Add(RngKey, get_rng_state());
-        var manifest = new CheckpointManifest(methodId, options.ContentHash(), backboneIdentity, state,
-            optimizerState.scalars.ToDictionary(kv => kv.Key, kv => kv.Value), schedule.last_step);
+        var manifest = new CheckpointManifest(methodId, options.ContentHash(), backboneIdentity, state, scheduleStep);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(CheckpointFile)!);
         // SafeTensors.Save writes a temporary file and renames it: a crash mid-write keeps the previous checkpoint.
         SafeTensors.Save(CheckpointFile, tensors.Items, new Dictionary<string, string> { [ManifestKey] = JsonSerializer.Serialize(manifest, Json) });
     }
 
-    public RunState LoadCheckpoint(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables, optim.Optimizer optimizer,
-        optim.lr_scheduler.LambdaLR schedule, string methodId, IHyperParameters options, string backboneIdentity)
+    /// <summary>Restores trained tensors, optimizer and RNG; returns the run position and the schedule's step index.</summary>
+    public (RunState State, int ScheduleStep) LoadCheckpoint(IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
+        OptimizerHelper optimizer, string methodId, IHyperParameters options, string backboneIdentity)
     {
         using var reader = SafeTensors.Open(CheckpointFile);
         var manifest = JsonSerializer.Deserialize<CheckpointManifest>(reader.Metadata[ManifestKey], Json)!;
@@ -141,28 +149,24 @@ public sealed class RunDirectory(string path)
         var all = reader.LoadAll();
         try
         {
-            ApplyAdapter(all, method, trainables);
-            using var optimizerState = new optim.OptimizerStateDict();
-            foreach (var (key, t) in all.Where(kv => kv.Key.StartsWith(OptimizerPrefix, StringComparison.Ordinal)))
-                optimizerState.tensors[key[OptimizerPrefix.Length..]] = t.alias();
-            foreach (var (key, v) in manifest.OptimizerScalars) optimizerState.scalars[key] = v;
-            optimizer.load_state_dict(optimizerState);
-            schedule.load_state_dict(new Dictionary<string, double> { ["last_step"] = manifest.ScheduleStep });
+            ApplyAdapter(all.Where(kv => kv.Key != OptimizerKey && kv.Key != RngKey).ToDictionary(), method, trainables, CheckpointFile);
+            using (var bytes = new BinaryReader(new MemoryStream(all[OptimizerKey].bytes.ToArray())))
+                optimizer.load_state_dict(bytes);
             set_rng_state(all[RngKey]);
         }
         finally
         {
             foreach (var t in all.Values) t.Dispose();
         }
-        return manifest.State;
+        return (manifest.State, manifest.ScheduleStep);
     }
 
     /// <summary>The method's whole state (parameters and buffers) and the tuned backbone tensors.</summary>
-    private static TensorBag TrainedTensors(IPeftMethod method, IReadOnlyList<(string Name, nn.Parameter Parameter)> trainables)
+    private static TensorBag TrainedTensors(IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables)
     {
         var bag = new TensorBag();
-        // state_dict's tensors are fresh handles: the bag takes them over.
-        foreach (var (name, t) in method.Module.state_dict()) bag.Add(MethodPrefix + name, t);
+        // state_dict's tensors are the module's own: the bag holds detached handles on them.
+        foreach (var (name, t) in method.Module.state_dict()) bag.Add(MethodPrefix + name, t.detach());
         foreach (var (name, p) in trainables.Where(t => t.Name.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal)))
             bag.Add(name, p.detach());
         return bag;
@@ -192,5 +196,4 @@ public sealed class RunDirectory(string path)
 public sealed record AdapterManifest(string Method, string Options, string OptionsHash, string BackboneIdentity, string Spec);
 
 /// <summary>What a checkpoint says about the run it belongs to.</summary>
-public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State,
-    Dictionary<string, double> OptimizerScalars, int ScheduleStep);
+public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State, int ScheduleStep);

@@ -3,9 +3,10 @@ using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
 using Peft.Configuration;
-using Peft.Torch;
 using Peft.Training.Data;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Training;
 
@@ -44,7 +45,7 @@ public sealed record TrainingProgress(string Phase, int Epoch, int Epochs, int S
 public sealed class Trainer
 {
     private readonly TrainerSetup _s;
-    private readonly IReadOnlyList<(string Name, nn.Parameter Parameter)> _trainables;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainables;
     private readonly string _backboneIdentity;
     private readonly RunDirectory _run;
 
@@ -67,7 +68,7 @@ public sealed class Trainer
     public bool AlreadyComplete { get; private set; }
 
     /// <summary>Parameters this run trains (method and tuned backbone tensors).</summary>
-    public IReadOnlyList<(string Name, nn.Parameter Parameter)> TrainableParameters => _trainables;
+    public IReadOnlyList<(string Name, Parameter Parameter)> TrainableParameters => _trainables;
 
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -93,18 +94,18 @@ public sealed class Trainer
         var (backbone, method, recipe) = (_s.Backbone, _s.Method, _s.Recipe);
         _run.Create(_s.ConfigJson);
 
-        backbone.Module.requires_grad_(false);
+        foreach (var p in backbone.Module.parameters()) p.requires_grad = false;
         foreach (var (_, p) in _trainables) p.requires_grad = true;
 
         var stepsPerEpoch = _train.BatchCount;
         using var optimizer = OptimizerFactory.Create(recipe, method.ParameterGroups(recipe, backbone), _s.BatchSize);
-        var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _s.BatchSize);
         var perStep = recipe.ScheduleUnit == "step";
 
         var state = new RunState();
+        var scheduleStep = 0;
         if (_s.Resume && _run.HasCheckpoint)
         {
-            state = _run.LoadCheckpoint(method, _trainables, optimizer, schedule, _s.MethodId, _s.MethodOptions, _backboneIdentity);
+            (state, scheduleStep) = _run.LoadCheckpoint(method, _trainables, optimizer, _s.MethodId, _s.MethodOptions, _backboneIdentity);
             // A finished run is not trained again: its checkpoint restored the trained tensors, its results stand.
             if (state.Epoch >= recipe.Epochs && _run.ReadResults() is { } finished)
             {
@@ -113,6 +114,8 @@ public sealed class Trainer
             }
             _run.TruncateMetrics(state.Epoch);
         }
+        // After the optimizer state is restored: the schedule sets every group's lr for its step index.
+        var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _s.BatchSize, scheduleStep);
 
         if (method.FrozenFeatures && recipe.CacheFeatures) CacheFeatures();
 
@@ -142,13 +145,17 @@ public sealed class Trainer
                         _run.SaveCheckpoint(state with
                             {
                                 Epoch = epoch, BatchInEpoch = batchIndex, EpochLossSum = lossSum, EpochCorrect = correct, EpochSeen = seen,
-                            }, method, _trainables, optimizer, schedule,
+                            }, method, _trainables, optimizer, scheduleStep,
                             _s.MethodId, _s.MethodOptions, _backboneIdentity);
                         cancellationToken.ThrowIfCancellationRequested();
                     }
                     trainClock.Start();
                     var (loss, hits) = TrainStep(batch, optimizer, recipe);
-                    if (perStep) schedule.step();
+                    if (perStep)
+                    {
+                        schedule.step();
+                        scheduleStep++;
+                    }
                     trainClock.Stop();
                     var n = batch.Labels.size(0);
                     lossSum += loss * n;
@@ -162,11 +169,15 @@ public sealed class Trainer
                     var remaining = (recipe.Epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - batchIndex);
                     progress?.Report(new TrainingProgress("train", epoch, recipe.Epochs, batchIndex, stepsPerEpoch, lossSum / seen,
                         (double)correct / seen, rate, TimeSpan.FromSeconds(remaining * _s.BatchSize / Math.Max(rate, 1e-9)),
-                        optimizer.param_groups[0].lr));
+                        optimizer.ParamGroups.First().LearningRate));
                 }
             }
-            var lr = optimizer.param_groups[0].lr;
-            if (!perStep) schedule.step();
+            var lr = optimizer.ParamGroups.First().LearningRate;
+            if (!perStep)
+            {
+                schedule.step();
+                scheduleStep++;
+            }
             state = state with { BatchInEpoch = 0, EpochLossSum = 0, EpochCorrect = 0, EpochSeen = 0 };
 
             method.OnEpochEnd(new EpochContext(epoch, backbone, () => EpochBatches(epoch, cancellationToken)));
@@ -184,7 +195,7 @@ public sealed class Trainer
             _run.AppendMetrics(metrics);
             state = state with { Epoch = epoch + 1, Last = metrics };
             if (last || (recipe.CheckpointEvery > 0 && (epoch + 1) % recipe.CheckpointEvery == 0))
-                _run.SaveCheckpoint(state, method, _trainables, optimizer, schedule, _s.MethodId, _s.MethodOptions, _backboneIdentity);
+                _run.SaveCheckpoint(state, method, _trainables, optimizer, scheduleStep, _s.MethodId, _s.MethodOptions, _backboneIdentity);
         }
 
         var evalRate = _lastEvalRate;
@@ -214,7 +225,7 @@ public sealed class Trainer
         return result;
     }
 
-    private (double Loss, long Correct) TrainStep(LabeledBatch batch, optim.Optimizer optimizer, TrainerOptions recipe)
+    private (double Loss, long Correct) TrainStep(LabeledBatch batch, OptimizerHelper optimizer, TrainerOptions recipe)
     {
         using var scope = NewDisposeScope();
         // With cached features the batch holds pooled features already (FrozenFeatures: no hooks, no auxiliary loss).
@@ -229,7 +240,7 @@ public sealed class Trainer
         _s.Method.AfterOptimizerStep();
         optimizer.zero_grad();
         var predicted = logits.argmax(1);
-        return (loss.item(), predicted.eq(batch.Labels).sum().item<long>());
+        return (loss.item<float>(), predicted.eq(batch.Labels).sum().item<long>());
     }
 
     private double _lastEvalRate;

@@ -1,10 +1,14 @@
 using System.Security.Cryptography;
+using Peft.Abstractions;
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using static Peft.Torch.torch;
-using F = Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Vision;
+
+#pragma warning disable IDE1006 // fields are named as timm's checkpoint keys (patch_embed.proj.weight, blocks.0.attn.qkv.bias, ...)
 
 /// <summary>
 /// A Vision Transformer with timm's structure and parameter names, read top to bottom:
@@ -14,47 +18,52 @@ namespace Peft.Vision;
 /// </summary>
 public sealed class VisionTransformer : nn.Module, IVisionBackbone
 {
+    public readonly PatchEmbed patch_embed;
+    public readonly Parameter cls_token;
+    public readonly Parameter pos_embed;
+    public readonly Dropout pos_drop;
+    public readonly ModuleList<Block> blocks;
+    public readonly LayerNorm norm;
+
     public VitSpec Spec { get; }
     public BackboneKind Kind { get; set; }
-    public PatchEmbed patch_embed { get; }
-    public nn.Parameter cls_token { get; }
-    public nn.Parameter pos_embed { get; }
-    public nn.ModuleList<Block> blocks { get; }
-    public nn.LayerNorm norm { get; }
-    private readonly nn.Dropout _posDrop;
 
     /// <param name="dropRate">Dropout after the position embedding and in the MLPs (active only in train mode: full fine-tuning).</param>
-    public VisionTransformer(VitSpec spec, BackboneKind kind = BackboneKind.Supervised, double dropRate = 0.0)
+    public VisionTransformer(VitSpec spec, BackboneKind kind = BackboneKind.Supervised, double dropRate = 0.0) : base(nameof(VisionTransformer))
     {
         if (spec.Dim % spec.Heads != 0) throw new ArgumentException($"{spec.Heads} heads do not divide width {spec.Dim}");
         if (spec.ImageSize % spec.PatchSize != 0) throw new ArgumentException($"patch {spec.PatchSize} does not divide image {spec.ImageSize}");
         Spec = spec;
         Kind = kind;
-        patch_embed = RegisterModule("patch_embed", new PatchEmbed(spec));
-        cls_token = RegisterParameter("cls_token", new nn.Parameter(zeros(1, 1, spec.Dim)));
-        pos_embed = RegisterParameter("pos_embed", new nn.Parameter(zeros(1, 1 + spec.NumPatches, spec.Dim)));
-        _posDrop = RegisterModule("pos_drop", new nn.Dropout(dropRate));
-        blocks = RegisterModule("blocks", new nn.ModuleList<Block>(Enumerable.Range(0, spec.Depth).Select(_ => new Block(spec, dropRate))));
-        norm = RegisterModule("norm", new nn.LayerNorm([spec.Dim], spec.LayerNormEps));
+        // Registration order is state_dict order: timm's (cls_token, pos_embed, patch_embed, blocks, norm).
+        cls_token = new Parameter(zeros(1, 1, spec.Dim));
+        pos_embed = new Parameter(zeros(1, 1 + spec.NumPatches, spec.Dim));
+        register_parameter(nameof(cls_token), cls_token);
+        register_parameter(nameof(pos_embed), pos_embed);
+        register_module(nameof(patch_embed), patch_embed = new PatchEmbed(spec));
+        register_module(nameof(pos_drop), pos_drop = nn.Dropout(dropRate));
+        register_module(nameof(blocks), blocks = nn.ModuleList(Enumerable.Range(0, spec.Depth).Select(_ => new Block(spec, dropRate)).ToArray()));
+        register_module(nameof(norm), norm = nn.LayerNorm(spec.Dim, spec.LayerNormEps));
         InitWeights();
     }
 
     /// <summary>timm's default init: trunc-normal(0.02) for pos_embed and Linear weights, zero biases, N(0, 1e-6) for CLS.</summary>
     private void InitWeights()
     {
-        nn.init.trunc_normal_(pos_embed, std: 0.02);
+        using var noGrad = no_grad();
+        TensorInit.trunc_normal_(pos_embed, std: 0.02);
         nn.init.normal_(cls_token, std: 1e-6);
         foreach (var (name, p) in named_parameters())
         {
             if (!name.StartsWith("blocks.", StringComparison.Ordinal)) continue;
-            if (name.EndsWith(".weight", StringComparison.Ordinal) && p.dim() == 2) nn.init.trunc_normal_(p, std: 0.02);
+            if (name.EndsWith(".weight", StringComparison.Ordinal) && p.dim() == 2) TensorInit.trunc_normal_(p, std: 0.02);
             else if (name.EndsWith(".bias", StringComparison.Ordinal) && !name.Contains("norm", StringComparison.Ordinal)) nn.init.zeros_(p);
         }
     }
 
     nn.Module IVisionBackbone.Module => this;
 
-    /// <summary>SHA-256 (16 hex digits) over every parameter's name, shape, dtype and bytes.</summary>
+    /// <summary>SHA-256 (16 hex digits) over every parameter's name, shape, dtype and bytes, in name order.</summary>
     public string Identity => _identity ??= ComputeIdentity();
     private string? _identity;
 
@@ -64,32 +73,31 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
     private string ComputeIdentity()
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        using var state = state_dict();
-        // One buffer for every tensor: a fresh array per tensor would leave a model-sized heap of garbage behind.
-        var buffer = new byte[state.Max(kv => kv.Value.numel() * kv.Value.dtype.ElementSize())];
-        foreach (var (name, t) in state)
+        // state_dict's tensors are the module's own: read, never disposed.
+        foreach (var (name, t) in state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}:{t.dtype.Name()}:{t.ShapeString};"));
-            var bytes = buffer.AsSpan(0, (int)(t.numel() * t.dtype.ElementSize()));
-            t.CopyBytesTo(bytes);
-            hash.AppendData(bytes);
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{name}:{t.dtype}:[{string.Join(", ", t.shape)}];"));
+            using var detached = t.detach();
+            using var host = detached.cpu();
+            using var dense = host.contiguous();
+            hash.AppendData(dense.bytes);
         }
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
 
     public Tensor Embed(Tensor images)
     {
-        using var patches = patch_embed.call(images);                               // (B, N, D)
+        using var patches = patch_embed.forward(images);                            // (B, N, D)
         using var cls = cls_token.expand(patches.size(0), 1, Spec.Dim);
         using var tokens = cat([cls, patches], 1);                                   // (B, 1 + N, D)
         using var positioned = tokens.add(pos_embed);
-        return _posDrop.call(positioned);
+        return pos_drop.forward(positioned);
     }
 
     public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null) =>
         blocks[index].Forward(x, attentionTemperature, capture, qkvBiasDelta);
 
-    public Tensor FinalNorm(Tensor x) => norm.call(x);
+    public Tensor FinalNorm(Tensor x) => norm.forward(x);
 
     /// <summary>The plain ViT's pooled feature: CLS after the final norm (B, D).</summary>
     public Tensor forward_features(Tensor images) => this.Forward(images, NoHooks.Instance).Pooled;
@@ -98,14 +106,17 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
 /// <summary>Conv2d with kernel = stride = patch, flattened to tokens: (B, C, H, W) → (B, N, D).</summary>
 public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 {
-    public nn.Conv2d proj { get; }
+    public readonly Conv2d proj;
 
-    public PatchEmbed(VitSpec spec) =>
-        proj = RegisterModule("proj", new nn.Conv2d(spec.Channels, spec.Dim, spec.PatchSize, stride: spec.PatchSize));
+    public PatchEmbed(VitSpec spec) : base(nameof(PatchEmbed))
+    {
+        proj = nn.Conv2d(spec.Channels, spec.Dim, spec.PatchSize, stride: spec.PatchSize);
+        RegisterComponents();
+    }
 
     public override Tensor forward(Tensor images)
     {
-        using var maps = proj.call(images);          // (B, D, g, g)
+        using var maps = proj.forward(images);       // (B, D, g, g)
         using var flat = maps.flatten(2);            // (B, D, N)
         return flat.transpose(1, 2);                 // (B, N, D)
     }
@@ -114,17 +125,18 @@ public sealed class PatchEmbed : nn.Module<Tensor, Tensor>
 /// <summary>Pre-norm block: x + Attn(LN1(x)), then + MLP(LN2(·)).</summary>
 public sealed class Block : nn.Module
 {
-    public nn.LayerNorm norm1 { get; }
-    public Attention attn { get; }
-    public nn.LayerNorm norm2 { get; }
-    public Mlp mlp { get; }
+    public readonly LayerNorm norm1;
+    public readonly Attention attn;
+    public readonly LayerNorm norm2;
+    public readonly Mlp mlp;
 
-    public Block(VitSpec spec, double dropRate)
+    public Block(VitSpec spec, double dropRate) : base(nameof(Block))
     {
-        norm1 = RegisterModule("norm1", new nn.LayerNorm([spec.Dim], spec.LayerNormEps));
-        attn = RegisterModule("attn", new Attention(spec));
-        norm2 = RegisterModule("norm2", new nn.LayerNorm([spec.Dim], spec.LayerNormEps));
-        mlp = RegisterModule("mlp", new Mlp(spec, dropRate));
+        norm1 = nn.LayerNorm(spec.Dim, spec.LayerNormEps);
+        attn = new Attention(spec);
+        norm2 = nn.LayerNorm(spec.Dim, spec.LayerNormEps);
+        mlp = new Mlp(spec, dropRate);
+        RegisterComponents();
     }
 
     public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
@@ -132,13 +144,13 @@ public sealed class Block : nn.Module
         // Everything made inside the block is released when it returns (autograd keeps what backward needs), so a
         // forward pass holds one block's intermediates at a time, as eager PyTorch does; the result and the captured
         // features move to the caller's scope.
-        using var scope = torch.NewDisposeScope();
+        using var scope = NewDisposeScope();
         if (capture is not null) capture.Input = x.alias();
-        using var n1 = norm1.call(x);
-        using var a = attn.Forward(n1, temperature, capture, qkvBiasDelta);
-        using var h = x.add(a);
-        using var n2 = norm2.call(h);
-        using var m = mlp.call(n2);
+        var n1 = norm1.forward(x);
+        var a = attn.Forward(n1, temperature, capture, qkvBiasDelta);
+        var h = x.add(a);
+        var n2 = norm2.forward(h);
+        var m = mlp.forward(n2);
         if (capture is not null)
             foreach (var t in new[] { capture.Input, capture.Query, capture.AttentionOutput })
                 t?.MoveToOuterDisposeScope();
@@ -152,61 +164,55 @@ public sealed class Attention : nn.Module
     private readonly int _heads;
     private readonly int _dim;
     private readonly double _scale;
-    public nn.Linear qkv { get; }
-    public nn.Linear proj { get; }
+    public readonly Linear qkv;
+    public readonly Linear proj;
 
-    public Attention(VitSpec spec)
+    public Attention(VitSpec spec) : base(nameof(Attention))
     {
         (_heads, _dim, _scale) = (spec.Heads, spec.Dim, 1.0 / Math.Sqrt(spec.HeadDim));
-        qkv = RegisterModule("qkv", new nn.Linear(spec.Dim, 3 * spec.Dim));
-        proj = RegisterModule("proj", new nn.Linear(spec.Dim, spec.Dim));
+        qkv = nn.Linear(spec.Dim, 3 * spec.Dim);
+        proj = nn.Linear(spec.Dim, spec.Dim);
+        RegisterComponents();
     }
 
+    /// <remarks>Called inside <see cref="Block.Forward"/>'s dispose scope, which releases the intermediates.</remarks>
     public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
     {
         long b = x.size(0), t = x.size(1);
-        using var bias = qkvBiasDelta is null ? null : qkv.bias!.add(qkvBiasDelta);
-        using var packed = bias is null ? qkv.call(x) : F.linear(x, qkv.weight, bias); // (B, T, 3D)
+        var packed = qkvBiasDelta is null ? qkv.forward(x) : F.linear(x, qkv.weight, qkv.bias!.add(qkvBiasDelta)); // (B, T, 3D)
         if (capture is not null) capture.Query = packed.narrow(2, 0, _dim);        // W_Q·x + b_Q, heads concatenated
-        using var view = packed.view(b, t, 3, _heads, _dim / _heads);
-        using var split = view.permute(2, 0, 3, 1, 4);                             // (3, B, H, T, Dh)
-        using var q = split.select(0, 0);
-        using var k = split.select(0, 1);
-        using var v = split.select(0, 2);
-        using var kt = k.transpose(-2, -1);
-        using var logits = q.matmul(kt);
+        var split = packed.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
+        var (q, k, v) = (split[0], split[1], split[2]);
+        var logits = q.matmul(k.transpose(-2, -1)).mul_(_scale);
         // softmax(q·kᵀ/√d_h / τ): GatedPT's per-block temperature divides the scaled logits.
-        using var scaled = logits.mul(_scale);
-        using var tempered = temperature is null ? null : scaled.div(temperature);
-        using var weights = F.softmax(tempered ?? scaled, -1);
-        using var heads = weights.matmul(v);                                       // (B, H, T, Dh)
-        using var swapped = heads.transpose(1, 2);
-        using var merged = swapped.reshape(b, t, _dim);                            // (B, T, D)
+        var weights = F.softmax(temperature is null ? logits : logits.div(temperature), -1);
+        var merged = weights.matmul(v).transpose(1, 2).reshape(b, t, _dim);        // (B, T, D)
         if (capture is not null) capture.AttentionOutput = merged.alias();
-        return proj.call(merged);
+        return proj.forward(merged);
     }
 }
 
 /// <summary>fc1 → exact GELU → dropout → fc2 → dropout.</summary>
 public sealed class Mlp : nn.Module<Tensor, Tensor>
 {
-    public nn.Linear fc1 { get; }
-    public nn.Linear fc2 { get; }
-    private readonly nn.Dropout _drop;
+    public readonly Linear fc1;
+    public readonly Linear fc2;
+    public readonly Dropout drop;
 
-    public Mlp(VitSpec spec, double dropRate)
+    public Mlp(VitSpec spec, double dropRate) : base(nameof(Mlp))
     {
-        fc1 = RegisterModule("fc1", new nn.Linear(spec.Dim, spec.MlpHidden));
-        fc2 = RegisterModule("fc2", new nn.Linear(spec.MlpHidden, spec.Dim));
-        _drop = RegisterModule("drop", new nn.Dropout(dropRate));
+        fc1 = nn.Linear(spec.Dim, spec.MlpHidden);
+        fc2 = nn.Linear(spec.MlpHidden, spec.Dim);
+        drop = nn.Dropout(dropRate);
+        RegisterComponents();
     }
 
     public override Tensor forward(Tensor x)
     {
-        using var h = fc1.call(x);
+        using var h = fc1.forward(x);
         using var g = F.gelu(h);
-        using var d = _drop.call(g);
-        using var o = fc2.call(d);
-        return _drop.call(o);
+        using var d = drop.forward(g);
+        using var o = fc2.forward(d);
+        return drop.forward(o);
     }
 }

@@ -21,6 +21,7 @@ public static class Program
         bench.Subcommands.Add(VerbCommand<Bench.SpeedBenchVerb>("speed", "Speed and memory against PyTorch eager on ViT-S/16 and ViT-B/16 (SpeedBench:*)."));
         bench.Subcommands.Add(VerbCommand<Bench.SpeedStepVerb>("step", "One speed measurement (peft bench speed runs it): SpeedBench:Model, SpeedBench:Method, Method:Name.",
             needsMethod: true));
+        bench.Subcommands.Add(VerbCommand<Bench.PlainStepVerb>("plain", "The same training step as a plain TorchSharp loop (peft bench speed runs it): SpeedBench:Model, SpeedBench:Method."));
         root.Subcommands.Add(bench);
         root.Subcommands.Add(VerbCommand<TrainVerb>("train", "Train Method:Name on the Backbone and Data, evaluate, and report.", needsMethod: true));
         root.Subcommands.Add(VerbCommand<EvalVerb>("eval", "Evaluate an adapter (Eval:Adapter, default: the train run's) on the test split.", needsMethod: true));

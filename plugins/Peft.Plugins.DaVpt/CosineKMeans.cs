@@ -1,6 +1,6 @@
-using Peft.Torch;
-using static Peft.Torch.torch;
-using F = Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Plugins.DaVpt;
 
@@ -23,22 +23,22 @@ public static class CosineKMeans
         {
             using var scope = NewDisposeScope();
             var cos = unit.matmul(centroids.t());
-            assignment = cos.argmax(1).data<long>();
+            assignment = cos.argmax(1).data<long>().ToArray();
             var next = centroids.clone();
             for (var c = 0; c < k; c++)
             {
                 var members = Enumerable.Range(0, assignment.Length).Where(i => assignment[i] == c).Select(i => (long)i).ToArray();
                 if (members.Length == 0) continue; // an empty cluster keeps its centroid
-                var mean = unit.index_select(0, tensor(members)).mean(0);
+                var mean = unit.index_select(0, tensor(members)).mean([0]);
                 next.select(0, c).copy_(F.normalize(mean.unsqueeze(0), dim: 1).squeeze(0));
             }
-            var shift = (next - centroids).abs().max().item();
+            var shift = (next - centroids).abs().max().item<float>();
             centroids.Dispose();
             centroids = next.DetachFromDisposeScope();
             if (shift < 1e-4) break;
         }
         using (NewDisposeScope())
-            assignment = unit.matmul(centroids.t()).argmax(1).data<long>();
+            assignment = unit.matmul(centroids.t()).argmax(1).data<long>().ToArray();
         return (assignment, centroids);
     }
 

@@ -1,11 +1,15 @@
+using Peft.Abstractions;
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
-using Peft.Torch;
-using static Peft.Torch.torch;
-using F = Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Plugins.DaVpt;
+
+#pragma warning disable IDE1006 // fields are named as the released code's tensors (the adapter file's keys)
 
 /// <summary>
 /// DA-VPT (vapt_davpt.md §2a): VPT-deep prompts where the guided blocks' M prompts double as proxies
@@ -23,23 +27,25 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     private readonly int _classes;
     private readonly int _proxies;
     private readonly Random _random;
-    private readonly List<nn.Parameter> _prompts = [];
+    /// <summary>prompt_embeddings_0 … prompt_embeddings_{L−1}, (1, M_l, D) each (registered under those names).</summary>
+    private readonly List<Parameter> _prompts = [];
 
-    public nn.Dropout prompt_dropout { get; }
-    public ClassifierHead head { get; }
+    public readonly Dropout prompt_dropout;
+    public readonly ClassifierHead head;
 
     /// <summary>Class → prompt index in the guided blocks (persistent: checkpoints restore it).</summary>
-    public Tensor class_to_prompt { get; }
+    public readonly Tensor class_to_prompt;
 
-    public Tensor centroids { get; }
-    public Tensor class_sums { get; }
-    public Tensor class_counts { get; }
+    public readonly Tensor centroids;
+    public readonly Tensor class_sums;
+    public readonly Tensor class_counts;
 
-    private readonly List<(nn.Parameter Key, nn.Parameter Value)> _keyValueBiases = [];
+    /// <summary>key_bias_l, value_bias_l for every block (DA-VPT+ only; registered under those names).</summary>
+    private readonly List<(Parameter Key, Parameter Value)> _keyValueBiases = [];
     private readonly int _dim;
 
     /// <param name="plus">DA-VPT+ (§2a): also tune every block's key and value biases and the CLS token.</param>
-    public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed, bool plus = false)
+    public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed, bool plus = false) : base(nameof(DaVptMethod))
     {
         _options = options;
         var spec = backbone.Spec;
@@ -57,18 +63,19 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         var otherBound = Math.Sqrt(6.0 / ((options.OtherPrompts + spec.Depth - _guided.Count) * (double)spec.Dim)) / 8;
         for (var l = 0; l < spec.Depth; l++)
         {
-            var p = RegisterParameter($"prompt_embeddings_{l}", new nn.Parameter(zeros(1, _counts[l], spec.Dim)));
+            var p = new Parameter(zeros(1, _counts[l], spec.Dim));
             var bound = _guided.Contains(l) ? guidedBound : otherBound;
-            nn.init.uniform_(p, -bound, bound);
+            using (no_grad()) nn.init.uniform_(p, -bound, bound);
+            register_parameter($"prompt_embeddings_{l}", p);
             _prompts.Add(p);
         }
-        prompt_dropout = RegisterModule("prompt_dropout", new nn.Dropout(options.PromptDropout));
-        head = RegisterModule("head", new ClassifierHead(spec.Dim, classes, initialBias: 0));
-        nn.init.trunc_normal_(head.fc.weight, std: 0.02); // DA-VPT's head: trunc-normal 0.02, bias 0
-        class_to_prompt = RegisterBuffer("class_to_prompt", tensor(Enumerable.Range(0, classes).Select(c => (long)(c % _proxies)).ToArray()));
-        centroids = RegisterBuffer("centroids", zeros(_proxies, spec.Dim));
-        class_sums = RegisterBuffer("class_sums", zeros(classes, spec.Dim));
-        class_counts = RegisterBuffer("class_counts", zeros(classes));
+        prompt_dropout = nn.Dropout(options.PromptDropout);
+        head = new ClassifierHead(spec.Dim, classes, initialBias: 0);
+        TensorInit.trunc_normal_(head.fc.weight, std: 0.02); // DA-VPT's head: trunc-normal 0.02, bias 0
+        class_to_prompt = tensor(Enumerable.Range(0, classes).Select(c => (long)(c % _proxies)).ToArray());
+        centroids = zeros(_proxies, spec.Dim);
+        class_sums = zeros(classes, spec.Dim);
+        class_counts = zeros(classes);
 
         _dim = spec.Dim;
         if (plus)
@@ -76,8 +83,12 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
             // b_K and b_V live inside the ViT's fused qkv bias; tuning them is learning an additive delta on
             // those two thirds (zero at the start, so the pretrained biases are the starting point). b_Q stays frozen.
             for (var l = 0; l < spec.Depth; l++)
-                _keyValueBiases.Add((RegisterParameter($"key_bias_{l}", new nn.Parameter(zeros(spec.Dim))),
-                    RegisterParameter($"value_bias_{l}", new nn.Parameter(zeros(spec.Dim)))));
+            {
+                var (key, value) = (new Parameter(zeros(spec.Dim)), new Parameter(zeros(spec.Dim)));
+                register_parameter($"key_bias_{l}", key);
+                register_parameter($"value_bias_{l}", value);
+                _keyValueBiases.Add((key, value));
+            }
             var tuned = new List<string> { "cls_token" };
             if (options.WiderBiases)
             {
@@ -88,6 +99,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
             }
             BackboneTrainables = tuned;
         }
+        RegisterComponents(); // prompt_dropout and head; class_to_prompt, centroids, class_sums and class_counts as buffers
     }
 
     public IReadOnlyList<string> BackboneTrainables { get; } = [];
@@ -106,7 +118,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     private Tensor Prompts(int layer, long batch)
     {
-        using var dropped = prompt_dropout.call(_prompts[layer]);
+        using var dropped = prompt_dropout.forward(_prompts[layer]);
         return PromptTokens.ExpandToBatch(dropped, batch);
     }
 
@@ -126,7 +138,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     public bool CaptureFeatures(int index) => _guided.Contains(index);
 
-    public Tensor Head(Tensor pooled) => head.call(pooled);
+    public Tensor Head(Tensor pooled) => head.forward(pooled);
 
     public Tensor? AuxiliaryLoss(ForwardTrace trace, Tensor labels)
     {
@@ -136,7 +148,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
             // Running class means of the current model's head input, for the re-clustering at epoch end.
             var onehot = F.one_hot(labels, _classes).to(float32);
             class_sums.add_(onehot.t().matmul(trace.Pooled));
-            class_counts.add_(onehot.sum(0));
+            class_counts.add_(onehot.sum(dim: 0));
         }
         var mapped = class_to_prompt.index_select(0, labels);
         Tensor? total = null;
@@ -148,7 +160,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
                 // The attention output (heads concatenated, before W_O) at the sample's own prompt position.
                 ? features.AttentionOutput!.gather(1, mapped.add(1).view(-1, 1, 1).expand(labels.size(0), 1, features.AttentionOutput.size(2))).squeeze(1)
                 // The released code's anchor: the mean block-input patch token.
-                : features.Input!.narrow(1, 1 + _counts[l], features.Input.size(1) - 1 - _counts[l]).mean(1);
+                : features.Input!.narrow(1, 1 + _counts[l], features.Input.size(1) - 1 - _counts[l]).mean([1]);
             var clsQuery = features.Query!.select(1, 0); // W_Q·LN1(x_cls) + b_Q
             var layer = ProxyAnchor.Loss(F.normalize(tokenAnchor, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Beta)
                 .add(ProxyAnchor.Loss(F.normalize(clsQuery, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Lambda));
@@ -170,8 +182,8 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
             using (labels)
             using (NewDisposeScope())
             {
-                var pooled = context.Backbone.Forward(images, NoHooks.Instance).Pooled.data<float>();
-                var ys = labels.data<long>();
+                var pooled = context.Backbone.Forward(images, NoHooks.Instance).Pooled.data<float>().ToArray();
+                var ys = labels.data<long>().ToArray();
                 var d = pooled.Length / ys.Length;
                 for (var i = 0; i < ys.Length; i++)
                 {
@@ -198,7 +210,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     {
         if (_classes <= _proxies) return;
         using var noGrad = no_grad();
-        var seen = class_counts.data<float>().Select(n => n == 0).ToArray();
+        var seen = class_counts.data<float>().ToArray().Select(n => n == 0).ToArray();
         using (var means = class_sums.div(class_counts.clamp(1).unsqueeze(1)))
         using (var rows = CosineKMeans.RowLayerNorm(means))
             Recluster(rows, centroids, seen);
@@ -251,8 +263,8 @@ public static class ProxyAnchor
         var s = anchors.matmul(proxies.t());                       // (B, M)
         var positive = F.one_hot(mapped, m).to(s.dtype);
         var negative = 1.0 - positive;
-        var pos = s.sub(delta).mul(-alpha).exp().mul(positive).sum(0).add(1.0).log().sum();
-        var neg = s.add(delta).mul(alpha).exp().mul(negative).sum(0).add(1.0).log().sum();
+        var pos = s.sub(delta).mul(-alpha).exp().mul(positive).sum(dim: 0).add(1.0).log().sum();
+        var neg = s.add(delta).mul(alpha).exp().mul(negative).sum(dim: 0).add(1.0).log().sum();
         return pos.add(neg).div(m);
     }
 }

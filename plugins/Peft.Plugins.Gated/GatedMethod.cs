@@ -1,10 +1,14 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Plugins.Gated;
+
+#pragma warning disable IDE1006 // fields are named as the official code's tensors (the adapter file's keys)
 
 /// <summary>
 /// Gated Prompt Tuning, as the official code does it (vpt_gated.md §2a–2f): VPT-shallow prompts;
@@ -19,28 +23,29 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
     private readonly int _depth;
     private readonly bool _meanReadout;
 
-    public nn.Parameter prompt_embeddings { get; }
+    public readonly Parameter prompt_embeddings;
 
     /// <summary>γ for blocks 0..L−2 (0-based); the last block is not gated.</summary>
-    public nn.Parameter gate_logit { get; }
+    public readonly Parameter gate_logit;
 
     /// <summary>τ for every block, initialised to 1.</summary>
-    public nn.Parameter temp { get; }
+    public readonly Parameter temp;
 
-    public nn.Dropout prompt_dropout { get; }
-    public ClassifierHead head { get; }
+    public readonly Dropout prompt_dropout;
+    public readonly ClassifierHead head;
 
-    public GatedMethod(IVisionBackbone backbone, int classes, GatedOptions options)
+    public GatedMethod(IVisionBackbone backbone, int classes, GatedOptions options) : base(nameof(GatedMethod))
     {
         _options = options;
         var spec = backbone.Spec;
         _depth = spec.Depth;
         _meanReadout = options.Readout == "mean" || (options.Readout == "auto" && backbone.Kind == BackboneKind.Mae);
-        prompt_embeddings = RegisterParameter("prompt_embeddings", PromptInit.VptUniform([1, options.PromptTokens, spec.Dim], spec.PatchSize, spec.Dim));
-        gate_logit = RegisterParameter("gate_logit", new nn.Parameter(full([spec.Depth - 1], -options.GateInit)));
-        temp = RegisterParameter("temp", new nn.Parameter(ones(spec.Depth)));
-        prompt_dropout = RegisterModule("prompt_dropout", new nn.Dropout(options.PromptDropout));
-        head = RegisterModule("head", new ClassifierHead(spec.Dim, classes));
+        prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, spec.Dim], spec.PatchSize, spec.Dim);
+        gate_logit = new Parameter(full(spec.Depth - 1, -options.GateInit));
+        temp = new Parameter(ones(spec.Depth));
+        prompt_dropout = nn.Dropout(options.PromptDropout);
+        head = new ClassifierHead(spec.Dim, classes);
+        RegisterComponents();
     }
 
     public nn.Module Module => this;
@@ -54,7 +59,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
         if (index >= _depth - 1) return blockOutput; // the last block is ungated
         var p = _options.PromptTokens;
         using var logit = gate_logit.narrow(0, index, 1);
-        using var gate = nn.functional.sigmoid(logit);
+        using var gate = F.sigmoid(logit);
         using var before = PromptTokens.Slots(blockInput, p);
         using var after = PromptTokens.Slots(blockOutput, p);
         // Z_P^l = g·Z̃_P^l + (1 − g)·Z_P^(l−1) (paper Eq. 6): g = 1 gives the block's output exactly.
@@ -74,11 +79,11 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
         }
         // MAE: the mean of every token after CLS (prompts included), then the pretrained final norm.
         using var rest = tokens.narrow(1, 1, tokens.size(1) - 1);
-        using var mean = rest.mean(1);
+        using var mean = rest.mean([1]);
         return backbone.FinalNorm(mean);
     }
 
-    public Tensor Head(Tensor pooled) => head.call(pooled);
+    public Tensor Head(Tensor pooled) => head.forward(pooled);
 
     /// <summary>Projects τ into [min, max] in place: a projection step, not a differentiable clamp.</summary>
     public void AfterOptimizerStep()

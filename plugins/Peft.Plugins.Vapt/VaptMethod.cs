@@ -1,11 +1,14 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
-using Peft.Torch;
-using static Peft.Torch.torch;
-using F = Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Plugins.Vapt;
+
+#pragma warning disable IDE1006 // fields are named as the official code's tensors (the adapter file's keys)
 
 /// <summary>
 /// One block's prompt generator (vapt_davpt.md §1a step 2): LayerNorm over the patch tokens, one K×K
@@ -17,34 +20,38 @@ public sealed class AdaptivePromptGenerator : nn.Module
     private readonly int _grid;
     private readonly int _kernel;
 
-    public nn.LayerNorm norm { get; }
-    public nn.Parameter kernel { get; }
-    public nn.Dropout2d conv_dropout { get; }
-    public nn.Linear token_proj { get; }
+    public readonly LayerNorm norm;
+    public readonly Parameter kernel;
+    public readonly Dropout2d conv_dropout;
+    public readonly Linear token_proj;
 
-    public AdaptivePromptGenerator(int dim, int grid, int kernelSize, int prompts, double convDropout)
+    public AdaptivePromptGenerator(int dim, int grid, int kernelSize, int prompts, double convDropout) : base(nameof(AdaptivePromptGenerator))
     {
         (_grid, _kernel) = (grid, kernelSize);
-        norm = RegisterModule("norm", new nn.LayerNorm([dim], 1e-5));
-        kernel = RegisterParameter("kernel", new nn.Parameter(randn(1, 1, kernelSize, kernelSize)));
-        conv_dropout = RegisterModule("conv_dropout", new nn.Dropout2d(convDropout));
+        norm = nn.LayerNorm(dim, 1e-5);
+        kernel = new Parameter(randn(1, 1, kernelSize, kernelSize));
+        conv_dropout = nn.Dropout2d(convDropout);
         var side = grid - kernelSize + 1;
-        token_proj = RegisterModule("token_proj", new nn.Linear(side * side, prompts));
-        nn.init.zeros_(token_proj.weight);
-        nn.init.zeros_(token_proj.bias!);
+        token_proj = nn.Linear(side * side, prompts);
+        using (no_grad())
+        {
+            nn.init.zeros_(token_proj.weight);
+            nn.init.zeros_(token_proj.bias!);
+        }
+        RegisterComponents();
     }
 
     /// <summary>Patch tokens (B, N, D) → G (B, N_p, D).</summary>
     public Tensor Generate(Tensor patches)
     {
         long b = patches.size(0), d = patches.size(2);
-        using var normed = norm.call(patches);
+        using var normed = norm.forward(patches);
         using var grid = normed.transpose(1, 2).reshape(b, d, _grid, _grid);           // (B, D, g, g), row-major patches
         using var shared = kernel.expand(d, 1, _kernel, _kernel).contiguous();         // one kernel for every channel
         using var conv = F.conv2d(grid, shared, groups: d);                             // (B, D, g', g')
-        using var dropped = conv_dropout.call(conv);
+        using var dropped = conv_dropout.forward(conv);
         using var flat = dropped.flatten(2);                                            // (B, D, g'²)
-        using var mixed = token_proj.call(flat);                                        // (B, D, N_p): mixes positions, not channels
+        using var mixed = token_proj.forward(flat);                                     // (B, D, N_p): mixes positions, not channels
         return mixed.transpose(1, 2);                                                   // (B, N_p, D)
     }
 }
@@ -52,23 +59,24 @@ public sealed class AdaptivePromptGenerator : nn.Module
 /// <summary>The feature projector shared by every block: P = G + W2·drop(ReLU(W1·G)), no biases.</summary>
 public sealed class PromptProjector : nn.Module<Tensor, Tensor>
 {
-    public nn.Linear fc1 { get; }
-    public nn.Linear fc2 { get; }
-    public nn.Dropout dropout { get; }
+    public readonly Linear fc1;
+    public readonly Linear fc2;
+    public readonly Dropout dropout;
 
-    public PromptProjector(int dim, int rank, double dropoutRate)
+    public PromptProjector(int dim, int rank, double dropoutRate) : base(nameof(PromptProjector))
     {
-        fc1 = RegisterModule("fc1", new nn.Linear(dim, rank, bias: false));
-        fc2 = RegisterModule("fc2", new nn.Linear(rank, dim, bias: false));
-        dropout = RegisterModule("dropout", new nn.Dropout(dropoutRate));
+        fc1 = nn.Linear(dim, rank, hasBias: false);
+        fc2 = nn.Linear(rank, dim, hasBias: false);
+        dropout = nn.Dropout(dropoutRate);
+        RegisterComponents();
     }
 
     public override Tensor forward(Tensor g)
     {
-        using var h = fc1.call(g);
+        using var h = fc1.forward(g);
         using var a = F.relu(h);
-        using var d = dropout.call(a);
-        using var o = fc2.call(d);
+        using var d = dropout.forward(a);
+        using var o = fc2.forward(d);
         return g.add(o); // the official code's residual (the paper writes g(x) without it)
     }
 }
@@ -81,24 +89,25 @@ public sealed class VaptMethod : nn.Module, IPeftMethod
 {
     private readonly int _prompts;
 
-    public nn.Parameter prompt_embeddings { get; }
-    public nn.Dropout prompt_dropout { get; }
-    public nn.ModuleList<AdaptivePromptGenerator> generators { get; }
-    public PromptProjector projector { get; }
-    public ClassifierHead head { get; }
+    public readonly Parameter prompt_embeddings;
+    public readonly Dropout prompt_dropout;
+    public readonly ModuleList<AdaptivePromptGenerator> generators;
+    public readonly PromptProjector projector;
+    public readonly ClassifierHead head;
 
-    public VaptMethod(IVisionBackbone backbone, int classes, VaptOptions options)
+    public VaptMethod(IVisionBackbone backbone, int classes, VaptOptions options) : base(nameof(VaptMethod))
     {
         var spec = backbone.Spec;
         _prompts = options.PromptTokens;
         if (options.KernelSize > spec.Grid)
             throw new ArgumentException($"Method:Options:KernelSize {options.KernelSize} exceeds the patch grid {spec.Grid}");
-        prompt_embeddings = RegisterParameter("prompt_embeddings", PromptInit.VptUniform([1, _prompts, spec.Dim], spec.PatchSize, spec.Dim));
-        prompt_dropout = RegisterModule("prompt_dropout", new nn.Dropout(options.PromptDropout));
-        generators = RegisterModule("generators", new nn.ModuleList<AdaptivePromptGenerator>(Enumerable.Range(1, spec.Depth - 1)
-            .Select(_ => new AdaptivePromptGenerator(spec.Dim, spec.Grid, options.KernelSize, _prompts, options.ConvDropout))));
-        projector = RegisterModule("projector", new PromptProjector(spec.Dim, options.BottleneckRank, options.MlpDropout));
-        head = RegisterModule("head", new ClassifierHead(spec.Dim, classes));
+        prompt_embeddings = PromptInit.VptUniform([1, _prompts, spec.Dim], spec.PatchSize, spec.Dim);
+        prompt_dropout = nn.Dropout(options.PromptDropout);
+        generators = nn.ModuleList(Enumerable.Range(1, spec.Depth - 1)
+            .Select(_ => new AdaptivePromptGenerator(spec.Dim, spec.Grid, options.KernelSize, _prompts, options.ConvDropout)).ToArray());
+        projector = new PromptProjector(spec.Dim, options.BottleneckRank, options.MlpDropout);
+        head = new ClassifierHead(spec.Dim, classes);
+        RegisterComponents();
     }
 
     public nn.Module Module => this;
@@ -110,11 +119,11 @@ public sealed class VaptMethod : nn.Module, IPeftMethod
         if (index == 0) return x;
         using var patches = PromptTokens.Patches(x, _prompts);
         using var g = generators[index - 1].Generate(patches);
-        using var prompts = projector.call(g);
+        using var prompts = projector.forward(g);
         return PromptTokens.Replace(x, prompts, _prompts);
     }
 
-    public Tensor Head(Tensor pooled) => head.call(pooled);
+    public Tensor Head(Tensor pooled) => head.forward(pooled);
 
     public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone) =>
         Trainables.VptGroups(this, backbone, recipe);

@@ -1,10 +1,13 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Plugins.Vpt;
+
+#pragma warning disable IDE1006 // fields are named as VPT's tensors (the adapter file's keys)
 
 /// <summary>
 /// VPT (vpt_gated.md §1a): p prompt tokens inserted after CLS once the position embedding is added
@@ -18,35 +21,35 @@ public sealed class VptMethod : nn.Module, IPeftMethod
     private readonly int _depth;
 
     /// <summary>The input prompts (1, p, d_p).</summary>
-    public nn.Parameter prompt_embeddings { get; }
+    public readonly Parameter prompt_embeddings;
 
     /// <summary>Deep prompts for blocks 1..L−1, (L−1, p, d_p); null for shallow.</summary>
-    public nn.Parameter? deep_prompt_embeddings { get; }
+    public readonly Parameter? deep_prompt_embeddings;
 
     /// <summary>d_p → D when Projection is on.</summary>
-    public nn.Linear? prompt_proj { get; }
+    public readonly Linear? prompt_proj;
 
-    public nn.Dropout prompt_dropout { get; }
-    public ClassifierHead head { get; }
+    public readonly Dropout prompt_dropout;
+    public readonly ClassifierHead head;
 
-    public VptMethod(IVisionBackbone backbone, int classes, VptOptions options)
+    public VptMethod(IVisionBackbone backbone, int classes, VptOptions options) : base(nameof(VptMethod))
     {
         _options = options;
         var spec = backbone.Spec;
         _depth = spec.Depth;
         var width = options.Projection > 0 ? options.Projection : spec.Dim;
         // uniform(−v, v), v = √(6 / (3·patch² + d_p)) for every prompt set (§1b).
-        prompt_embeddings = RegisterParameter("prompt_embeddings", PromptInit.VptUniform([1, options.PromptTokens, width], spec.PatchSize, width));
+        prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, width], spec.PatchSize, width);
         if (options.Mode == "deep" && spec.Depth > 1)
-            deep_prompt_embeddings = RegisterParameter("deep_prompt_embeddings",
-                PromptInit.VptUniform([spec.Depth - 1, options.PromptTokens, width], spec.PatchSize, width));
+            deep_prompt_embeddings = PromptInit.VptUniform([spec.Depth - 1, options.PromptTokens, width], spec.PatchSize, width);
         if (options.Projection > 0)
         {
-            prompt_proj = RegisterModule("prompt_proj", new nn.Linear(width, spec.Dim));
-            nn.init.kaiming_normal_(prompt_proj.weight, mode: nn.init.FanMode.FanOut);
+            prompt_proj = nn.Linear(width, spec.Dim);
+            using (no_grad()) nn.init.kaiming_normal_(prompt_proj.weight, mode: nn.init.FanInOut.FanOut);
         }
-        prompt_dropout = RegisterModule("prompt_dropout", new nn.Dropout(options.PromptDropout));
-        head = RegisterModule("head", new ClassifierHead(spec.Dim, classes));
+        prompt_dropout = nn.Dropout(options.PromptDropout);
+        head = new ClassifierHead(spec.Dim, classes);
+        RegisterComponents(); // the null members (shallow, no projection) are not registered
     }
 
     public nn.Module Module => this;
@@ -56,8 +59,8 @@ public sealed class VptMethod : nn.Module, IPeftMethod
     /// <summary>dropout(proj(prompts)) expanded to the batch: (B, p, D).</summary>
     private Tensor Prepare(Tensor prompts, long batch)
     {
-        using var projected = prompt_proj is null ? prompts.alias() : prompt_proj.call(prompts);
-        using var dropped = prompt_dropout.call(projected);
+        using var projected = prompt_proj is null ? prompts.alias() : prompt_proj.forward(prompts);
+        using var dropped = prompt_dropout.forward(projected);
         return PromptTokens.ExpandToBatch(dropped, batch);
     }
 
@@ -75,7 +78,7 @@ public sealed class VptMethod : nn.Module, IPeftMethod
         return PromptTokens.Replace(x, prompts, _options.PromptTokens);
     }
 
-    public Tensor Head(Tensor pooled) => head.call(pooled);
+    public Tensor Head(Tensor pooled) => head.forward(pooled);
 
     public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone) =>
         Trainables.VptGroups(this, backbone, recipe);

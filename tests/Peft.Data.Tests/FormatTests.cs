@@ -122,11 +122,11 @@ public class FormatTests
         using (var gray = ds.LoadImage(2))
         {
             Assert.Equal([1L, 1, 3], gray.shape); // decoded to the backbone's 3 channels by default
-            Assert.Equal([77, 77, 77], gray.data<byte>());
+            Assert.Equal([77, 77, 77], gray.data<byte>().ToArray());
         }
         using var rgb = ds.LoadImage(3);
         Assert.Equal([1L, 2, 3], rgb.shape);
-        Assert.Equal([10, 20, 30, 10, 20, 30], rgb.data<byte>());
+        Assert.Equal([10, 20, 30, 10, 20, 30], rgb.data<byte>().ToArray());
 
         Directory.CreateDirectory(dir.File("c_empty"));
         var e = Assert.Throws<DatasetFormatException>(() => ImageFolderDataset.Load(dir.Path, Decoder));

@@ -18,7 +18,7 @@ public class IdxTests
         Assert.Equal((2, 4), (ds.Height, ds.Width));
         using var image = ds.LoadImage(1);
         Assert.Equal([2L, 4, 1], image.shape);
-        Assert.Equal(pixels[8..16], image.data<byte>());
+        Assert.Equal(pixels[8..16], image.data<byte>().ToArray());
         Assert.EndsWith("img.gz#1", ds.SourceName(1));
     }
 
@@ -61,7 +61,7 @@ public class IdxTests
         Assert.All(test.ClassCounts(), n => Assert.Equal(1_000, n));
         using var image = train.LoadImage(0);
         Assert.Equal([28L, 28, 1], image.shape);
-        Assert.Equal(train.Pixels(0).ToArray(), image.data<byte>());
+        Assert.Equal(train.Pixels(0).ToArray(), image.data<byte>().ToArray());
     }
 
     [Fact]

@@ -1,4 +1,5 @@
-using Peft.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Data.Tests;
 
@@ -15,7 +16,7 @@ public class LoaderTests
         var result = new List<(int[], long[], float[])>();
         foreach (var b in loader.Epoch(epoch))
             using (b)
-                result.Add((b.Indices, b.Labels.data<long>(), b.Images.data<float>()));
+                result.Add((b.Indices, b.Labels.data<long>().ToArray(), b.Images.data<float>().ToArray()));
         return result;
     }
 
@@ -41,7 +42,7 @@ public class LoaderTests
         Assert.Equal(ScalarType.Float32, batches[0].Images.dtype);
         Assert.Equal(ScalarType.Int64, batches[0].Labels.dtype);
         Assert.Equal(Enumerable.Range(0, 10), batches.SelectMany(b => b.Indices).Order());
-        Assert.All(batches, b => Assert.Equal(b.Indices.Select(i => (long)(i % 3)), b.Labels.data<long>()));
+        Assert.All(batches, b => Assert.Equal(b.Indices.Select(i => (long)(i % 3)), b.Labels.data<long>().ToArray()));
         Assert.Equal(Enumerable.Range(0, 3), batches.Select(b => b.Number));
         foreach (var b in batches) b.Dispose();
 
@@ -253,10 +254,10 @@ public class LoaderTests
         using (var step = torch.NewDisposeScope())
         {
             batch = loader.Epoch(0).First();
-            Assert.Equal(0, step.Count);
+            Assert.Equal(0, step.DisposablesCount);
         }
-        Assert.False(batch.Images.IsDisposed);
+        Assert.False(batch.Images.IsInvalid);
         batch.Dispose();
-        Assert.True(batch.Images.IsDisposed && batch.Labels.IsDisposed);
+        Assert.True(batch.Images.IsInvalid && batch.Labels.IsInvalid); // IsInvalid: the handle is released
     }
 }

@@ -1,9 +1,17 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
 using System.Text;
-using Peft.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Data.Tests;
+
+/// <summary>The files of Fixtures/, made by tests/fixtures-src/make_fixtures.py.</summary>
+internal static class Fixture
+{
+    public static string Path(string name) => System.IO.Path.Combine(AppContext.BaseDirectory, "Fixtures", name);
+    public static byte[] Bytes(string name) => System.IO.File.ReadAllBytes(Path(name));
+}
 
 /// <summary>A temporary folder, deleted on dispose.</summary>
 public sealed class TempDir : IDisposable
@@ -56,6 +64,35 @@ public static class TestData
     /// <summary>A w×h RGB PPM whose every pixel is (r, g, b).</summary>
     public static byte[] SolidPpm(int width, int height, byte r, byte g, byte b) =>
         Netpbm(width, height, Enumerable.Repeat(new[] { r, g, b }, width * height).SelectMany(p => p).ToArray());
+
+    /// <summary>
+    /// A 24-bit uncompressed BMP of interleaved RGB pixels (top row first): a 14-byte file header, a 40-byte
+    /// BITMAPINFOHEADER, then rows of BGR triplets padded to 4 bytes, stored bottom-up, or top-down when the header's
+    /// height is negative.
+    /// </summary>
+    public static byte[] Bmp24(int width, int height, byte[] rgb, bool topDown = false)
+    {
+        var stride = (width * 3 + 3) / 4 * 4;
+        var bmp = new byte[54 + stride * height];
+        var s = bmp.AsSpan();
+        "BM"u8.CopyTo(s);
+        BinaryPrimitives.WriteInt32LittleEndian(s[2..], bmp.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(s[10..], 54); // pixel data offset
+        BinaryPrimitives.WriteInt32LittleEndian(s[14..], 40); // header size
+        BinaryPrimitives.WriteInt32LittleEndian(s[18..], width);
+        BinaryPrimitives.WriteInt32LittleEndian(s[22..], topDown ? -height : height);
+        BinaryPrimitives.WriteInt16LittleEndian(s[26..], 1); // planes
+        BinaryPrimitives.WriteInt16LittleEndian(s[28..], 24); // bits per pixel; compression (30..34) is 0, BI_RGB
+        BinaryPrimitives.WriteInt32LittleEndian(s[34..], stride * height);
+        for (var y = 0; y < height; y++)
+        {
+            var row = 54 + stride * (topDown ? y : height - 1 - y);
+            for (var x = 0; x < width; x++)
+                for (var c = 0; c < 3; c++)
+                    bmp[row + 3 * x + c] = rgb[3 * (y * width + x) + 2 - c];
+        }
+        return bmp;
+    }
 }
 
 /// <summary>
@@ -79,6 +116,6 @@ public sealed class PatternDataset(int count, int classCount, int size = 8, int 
         if (delayMs > 0) Thread.Sleep(delayMs);
         var pixels = new byte[size * size * 3];
         for (var k = 0; k < pixels.Length; k++) pixels[k] = (byte)((index * 31 + k * 7) % 256);
-        return torch.tensor<byte>(pixels, [size, size, 3]);
+        return torch.tensor(pixels, [size, size, 3], ScalarType.Byte);
     }
 }

@@ -1,4 +1,5 @@
-using Peft.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Data.Tests;
 
@@ -6,7 +7,7 @@ public class TransformTests
 {
     private static readonly Random Rng = new(0);
 
-    private static Tensor Chw(float[] values, long c, long h, long w) => torch.tensor(values, c, h, w);
+    private static Tensor Chw(float[] values, long c, long h, long w) => torch.tensor(values, [c, h, w]);
 
     private static void AssertClose(float[] expected, float[] actual, float tolerance = 1e-6f)
     {
@@ -18,15 +19,15 @@ public class TransformTests
     [Fact]
     public void Normalise_of_a_known_pixel_uses_ImageNet_statistics()
     {
-        using var image = torch.tensor<byte>([128, 64, 255], [1, 1, 3]);
+        using var image = torch.tensor(new byte[] { 128, 64, 255 }, [1, 1, 3], ScalarType.Byte);
         using var x = new TransformPipeline(Normalize.ImageNet).Apply(image, Rng);
         Assert.Equal([3L, 1, 1], x.shape);
         Assert.Equal(ScalarType.Float32, x.dtype);
-        AssertClose([(128 / 255f - 0.485f) / 0.229f, (64 / 255f - 0.456f) / 0.224f, (1f - 0.406f) / 0.225f], x.data<float>(), 1e-5f);
+        AssertClose([(128 / 255f - 0.485f) / 0.229f, (64 / 255f - 0.456f) / 0.224f, (1f - 0.406f) / 0.225f], x.data<float>().ToArray(), 1e-5f);
 
         using var half = new TransformPipeline(Normalize.Half).Apply(image, Rng);
-        AssertClose([(128 / 255f - 0.5f) / 0.5f, (64 / 255f - 0.5f) / 0.5f, 1f], half.data<float>(), 1e-5f);
-        using var gray = torch.tensor<byte>([1], [1, 1, 1]);
+        AssertClose([(128 / 255f - 0.5f) / 0.5f, (64 / 255f - 0.5f) / 0.5f, 1f], half.data<float>().ToArray(), 1e-5f);
+        using var gray = torch.tensor(new byte[] { 1 }, [1, 1, 1], ScalarType.Byte);
         Assert.Throws<ArgumentException>(() => new TransformPipeline(Normalize.ImageNet).Apply(gray, Rng));
     }
 
@@ -40,7 +41,7 @@ public class TransformTests
         AssertClose([1.00f, 1.25f, 1.75f, 2.00f,
                      1.50f, 1.75f, 2.25f, 2.50f,
                      2.50f, 2.75f, 3.25f, 3.50f,
-                     3.00f, 3.25f, 3.75f, 4.00f], y.data<float>());
+                     3.00f, 3.25f, 3.75f, 4.00f], y.data<float>().ToArray());
         Assert.Same(x, new Resize(2, 2).Apply(x, Rng)); // nothing to do
     }
 
@@ -51,9 +52,9 @@ public class TransformTests
         // output 0 has centre 1 and half-width 2, so inputs 0, 1, 2 weigh 0.75, 0.75, 0.25 before normalising: 5/7.
         using var x = Chw([0, 1, 2, 3], 1, 1, 4);
         using var y = new Resize(1, 2, Antialias: true).Apply(x, Rng);
-        AssertClose([5 / 7f, 16 / 7f], y.data<float>());
+        AssertClose([5 / 7f, 16 / 7f], y.data<float>().ToArray());
         using var plain = new Resize(1, 2).Apply(x, Rng);
-        AssertClose([0.5f, 2.5f], plain.data<float>()); // samples at 0.5 and 2.5 without the filter
+        AssertClose([0.5f, 2.5f], plain.data<float>().ToArray()); // samples at 0.5 and 2.5 without the filter
 
         using var small = Chw([1, 2, 3, 4], 1, 2, 2);
         using var up = new Resize(4, antialias: true).Apply(small, Rng);
@@ -87,7 +88,7 @@ public class TransformTests
 
         using var x = Chw(Enumerable.Range(0, 16).Select(v => (float)v).ToArray(), 1, 4, 4);
         using var y = new CenterCrop(2).Apply(x, Rng);
-        Assert.Equal([5f, 6, 9, 10], y.contiguous().data<float>());
+        Assert.Equal([5f, 6, 9, 10], y.contiguous().data<float>().ToArray());
         var e = Assert.Throws<ArgumentException>(() => new CenterCrop(5).Apply(x, Rng));
         Assert.Contains("does not fit an image of 4x4", e.Message);
     }
@@ -100,7 +101,7 @@ public class TransformTests
         for (var s = 0; s < 50; s++)
         {
             using var y = new RandomCrop(3).Apply(x, new Random(s));
-            var v = y.contiguous().data<float>();
+            var v = y.contiguous().data<float>().ToArray();
             Assert.Equal(9, v.Length);
             Assert.Equal(v[0] + 10, v[8]); // a 3×3 window of the 4×4 ramp
             seen.Add(v[0]);
@@ -115,7 +116,7 @@ public class TransformTests
     {
         using var x = Chw([1, 2, 3, 4, 5, 6], 1, 2, 3);
         using var flipped = new RandomHorizontalFlip(1.0).Apply(x, Rng);
-        Assert.Equal([3f, 2, 1, 6, 5, 4], flipped.data<float>());
+        Assert.Equal([3f, 2, 1, 6, 5, 4], flipped.data<float>().ToArray());
         Assert.Same(x, new RandomHorizontalFlip(0.0).Apply(x, Rng));
         var flips = Enumerable.Range(0, 1000).Count(s => new Random(s).NextDouble() < 0.5);
         Assert.InRange(flips, 450, 550);
@@ -124,14 +125,14 @@ public class TransformTests
     [Fact]
     public void Gray_becomes_three_channels_and_the_pipeline_outputs_float_CHW()
     {
-        using var gray = torch.tensor<byte>([0, 51, 102, 255], [2, 2, 1]);
+        using var gray = torch.tensor(new byte[] { 0, 51, 102, 255 }, [2, 2, 1], ScalarType.Byte);
         using var x = new TransformPipeline(new ToChannels(3)).Apply(gray, Rng);
         Assert.Equal([3L, 2, 2], x.shape);
-        AssertClose([0, 0.2f, 0.4f, 1, 0, 0.2f, 0.4f, 1, 0, 0.2f, 0.4f, 1], x.data<float>());
+        AssertClose([0, 0.2f, 0.4f, 1, 0, 0.2f, 0.4f, 1, 0, 0.2f, 0.4f, 1], x.data<float>().ToArray());
 
-        using var rgb = torch.tensor<byte>([255, 0, 0, 0, 0, 255], [1, 2, 3]);
+        using var rgb = torch.tensor(new byte[] { 255, 0, 0, 0, 0, 255 }, [1, 2, 3], ScalarType.Byte);
         using var luma = new TransformPipeline(new ToChannels(1)).Apply(rgb, Rng);
-        AssertClose([0.299f, 0.114f], luma.data<float>());
+        AssertClose([0.299f, 0.114f], luma.data<float>().ToArray());
 
         using var vtab = TransformPipeline.Vtab(8).Apply(gray, Rng);
         Assert.Equal([3L, 8, 8], vtab.shape);
@@ -141,15 +142,15 @@ public class TransformTests
     [Fact]
     public void Pipeline_releases_its_intermediates_and_hands_the_result_to_the_callers_scope()
     {
-        using var image = torch.tensor<byte>(new byte[6 * 6 * 3], [6, 6, 3]);
+        using var image = torch.tensor(new byte[6 * 6 * 3], [6, 6, 3], ScalarType.Byte);
         var pipeline = TransformPipeline.FgvcTrain(4);
         Tensor result;
         using (var scope = torch.NewDisposeScope())
         {
             result = pipeline.Apply(image, new Random(1));
-            Assert.Equal(1, scope.Count); // only the result: every intermediate was freed inside Apply
+            Assert.Equal(1, scope.DisposablesCount); // only the result: every intermediate was freed inside Apply
         }
-        Assert.True(result.IsDisposed);
+        Assert.True(result.IsInvalid); // released with the scope
     }
 
     private sealed class Custom : IImageTransform

@@ -117,7 +117,7 @@ public sealed class MiniVtabTests : IDisposable
         var splits = MiniVtab.MakeSplits("rotation", Uniform(item), seed: 7);
         var folder = Path.Combine(_dir.FullName, "rotation");
         MiniVtab.Write(folder, splits);
-        var train = VtabDataset.LoadFolder(folder, VtabSplit.Train800Val200, LibtorchImageDecoder.AllFormats, channels: 1);
+        var train = VtabDataset.LoadFolder(folder, VtabSplit.Train800Val200, SkiaImageDecoder.AllFormats, channels: 1);
         Assert.Equal(1000, train.Count);
         Assert.Equal(4, train.ClassCount);
         for (var i = 0; i < 1000; i += 97)
@@ -127,7 +127,7 @@ public sealed class MiniVtabTests : IDisposable
             using var image = train.LoadImage(i);
             Assert.Equal(expected.Pixels, image.contiguous().data<byte>());
         }
-        Assert.Equal(MiniVtab.TestPerStructuredTask, VtabDataset.LoadFolder(folder, VtabSplit.Test, LibtorchImageDecoder.AllFormats, 1).Count);
+        Assert.Equal(MiniVtab.TestPerStructuredTask, VtabDataset.LoadFolder(folder, VtabSplit.Test, SkiaImageDecoder.AllFormats, 1).Count);
     }
 
     [Fact]

@@ -16,7 +16,7 @@ public static class PluginCompiler
 
     /// <summary>The contracts as the host ships them.</summary>
     public static IEnumerable<MetadataReference> Contracts() =>
-        new[] { "Peft.Abstractions.dll", "Peft.Torch.dll", "Peft.Configuration.dll" }
+        new[] { "Peft.Abstractions.dll", "TorchSharp.dll", "Peft.Configuration.dll" }
             .Select(f => MetadataReference.CreateFromFile(Path.Combine(AppContext.BaseDirectory, f)));
 
     /// <summary>Compiles <paramref name="sources"/> into <paramref name="folder"/>/<paramref name="name"/>.dll and returns its path.</summary>

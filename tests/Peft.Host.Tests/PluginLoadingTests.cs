@@ -17,8 +17,8 @@ public sealed class PluginLoadingTests : IDisposable
         using Peft.Abstractions.Methods;
         using Peft.Abstractions.Options;
         using Peft.Configuration;
-        using Peft.Torch;
-        using static Peft.Torch.torch;
+        using TorchSharp;
+        using static TorchSharp.torch;
 
         namespace Sample;
 
@@ -31,11 +31,11 @@ public sealed class PluginLoadingTests : IDisposable
 
         public sealed class SampleMethod(IVisionBackbone backbone, int classes, SampleOptions options) : IPeftMethod
         {
-            private sealed class Holder : nn.Module { public Holder(ClassifierHead head) => RegisterModule("head", head); }
+            private sealed class Holder : nn.Module { public Holder(ClassifierHead head) : base("Sample") => register_module("head", head); }
             private readonly ClassifierHead _head = new(backbone.Spec.Dim, classes);
             private Holder? _module;
             public nn.Module Module => _module ??= new Holder(_head);
-            public Tensor Head(Tensor pooled) { using var scaled = pooled.mul(options.FeatureScale); return _head.call(scaled); }
+            public Tensor Head(Tensor pooled) { using var scaled = pooled.mul(options.FeatureScale); return _head.forward(scaled); }
             public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone b) => Trainables.VptGroups(this, b, recipe);
             public void Dispose() => Module.Dispose();
         }

@@ -1,8 +1,8 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Tests.Shared;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Plugins.DaVpt.Tests;
 
@@ -47,7 +47,7 @@ public class DaVptTests
         using var loss = ProxyAnchor.Loss(anchors, proxies, mapped, alpha: 32, delta: 0.1);
         var e = Math.Exp(3.2);
         var expected = (Math.Log(1 + 2 * e) + Math.Log(1 + e)) / 2 + (Math.Log(1 + e) + Math.Log(1 + 2 * e)) / 2;
-        Assert.Equal(expected, loss.item(), 4);
+        Assert.Equal(expected, loss.item<float>(), 4);
     }
 
     [Fact]
@@ -78,12 +78,12 @@ public class DaVptTests
             method.centroids.copy_(stack([a, b]));
         }
         method.OnEpochEnd(new EpochContext(0, vit, () => []));
-        var map = method.class_to_prompt.data<long>();
+        var map = method.class_to_prompt.data<long>().ToArray();
         Assert.Equal(map[0], map[3]);
         Assert.Equal(map[1], map[2]);
         Assert.Equal(map[1], map[4]);
         Assert.NotEqual(map[0], map[1]);
-        Assert.Equal(0.0, method.class_counts.sum().item()); // statistics restart every epoch
+        Assert.Equal(0.0, method.class_counts.sum().item<float>()); // statistics restart every epoch
     }
 
     [Fact]
@@ -99,7 +99,7 @@ public class DaVptTests
         Assert.Equal(1 + 2 + 16, x.size(1));
         var into2 = method.BeforeBlock(2, vit.Block(1, method.BeforeBlock(1, x)));
         Assert.Equal(1 + 3 + 16, into2.size(1));
-        Assert.True(PromptTokens.Slots(into2, 3).equal(method.named_parameters().Single(p => p.name == "prompt_embeddings_2").parameter.expand(2, 3, 48)));
+        Assert.True(PromptTokens.Slots(into2, 3).Equals(method.named_parameters().Single(p => p.name == "prompt_embeddings_2").parameter.expand(2, 3, 48)));
     }
 
     [Fact]
@@ -136,7 +136,7 @@ public class DaVptTests
                 vit.blocks[l].attn.qkv.bias!.add_(plus.QkvBiasDelta(l)!);
         var tuned = vit.Forward(images, plain).Pooled;
         Assert.True(withDelta.allclose(tuned, 1e-5, 1e-5));
-        Assert.Equal(0.0, plus.QkvBiasDelta(0)!.narrow(0, 0, d).abs().max().item());
+        Assert.Equal(0.0, plus.QkvBiasDelta(0)!.narrow(0, 0, d).abs().max().item<float>());
 
         var labels = tensor(new long[] { 0, 1 });
         nn.functional.cross_entropy(plus.Head(vit.Forward(images, plus).Pooled), labels).backward();

@@ -1,8 +1,8 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Tests.Shared;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Plugins.Gated.Tests;
 
@@ -20,11 +20,11 @@ public class GatedTests
     public void Gates_start_almost_closed_and_temperatures_at_one()
     {
         using var method = new GatedMethod(new SpecOnlyBackbone(VitSpec.Preset("vit-b16")), 10, new GatedOptions { GateInit = 5 });
-        Assert.All(method.gate_logit.data<float>(), g => Assert.Equal(-5f, g));
+        Assert.All(method.gate_logit.data<float>().ToArray(), g => Assert.Equal(-5f, g));
         Assert.Equal(11, method.gate_logit.numel());
         using var gates = nn.functional.sigmoid(method.gate_logit);
-        Assert.Equal(0.006692851, gates.data<float>()[0], 6);
-        Assert.All(method.temp.data<float>(), t => Assert.Equal(1f, t));
+        Assert.Equal(0.006692851, gates.data<float>().ToArray()[0], 6);
+        Assert.All(method.temp.data<float>().ToArray(), t => Assert.Equal(1f, t));
     }
 
     public static TheoryData<string> Readouts => new() { "cls", "mean" };
@@ -53,13 +53,13 @@ public class GatedTests
         var x = PromptTokens.Insert(vit.Embed(images), PromptTokens.ExpandToBatch(method.prompt_embeddings, 2));
         for (var i = 0; i < vit.Spec.Depth; i++) x = vit.Block(i, x);
         var shallow = vit.FinalNorm(x).select(1, 0);
-        Assert.True(gated.equal(shallow));
+        Assert.True(gated.Equals(shallow));
 
         // Closed gates keep the input prompts: after block 0 the prompt slots still hold the prompts.
         using (no_grad()) method.gate_logit.fill_(-100);
         var inserted = method.AfterEmbedding(vit.Embed(images));
         var mixed = method.AfterBlock(0, inserted, vit.Block(0, inserted, method.AttentionTemperature(0)));
-        Assert.True(PromptTokens.Slots(mixed, 4).equal(PromptTokens.Slots(inserted, 4)));
+        Assert.True(PromptTokens.Slots(mixed, 4).Equals(PromptTokens.Slots(inserted, 4)));
     }
 
     [Fact]
@@ -68,7 +68,7 @@ public class GatedTests
         using var method = new GatedMethod(new SpecOnlyBackbone(VitSpec.Preset("vit-b16")), 10, new GatedOptions());
         using (no_grad()) method.temp.copy_(tensor(new float[] { -3, 0.001f, 0.5f, 20, 10, 1, 2, 3, 4, 5, 6, 7 }));
         method.AfterOptimizerStep();
-        Assert.Equal(new float[] { 0.01f, 0.01f, 0.5f, 10, 10, 1, 2, 3, 4, 5, 6, 7 }, method.temp.data<float>());
+        Assert.Equal(new float[] { 0.01f, 0.01f, 0.5f, 10, 10, 1, 2, 3, 4, 5, 6, 7 }, method.temp.data<float>().ToArray());
         Assert.True(method.temp.requires_grad);
     }
 
@@ -80,8 +80,8 @@ public class GatedTests
         using var scope = NewDisposeScope();
         manual_seed(2);
         var tokens = randn(2, 21, 48);
-        var expected = vit.FinalNorm(tokens.narrow(1, 1, 20).mean(1));
-        Assert.True(method.Pool(tokens, vit).equal(expected));
+        var expected = vit.FinalNorm(tokens.narrow(1, 1, 20).mean([1]));
+        Assert.True(method.Pool(tokens, vit).Equals(expected));
     }
 
     [Fact]
@@ -92,7 +92,7 @@ public class GatedTests
         manual_seed(8);
         using var images = randn(8, 3, 32, 32);
         using var labels = tensor(new long[] { 0, 1, 0, 1, 0, 1, 0, 1 });
-        using var optimizer = new optim.SGD(method.parameters(), 0.05, 0.9);
+        using var optimizer = optim.SGD(method.parameters(), 0.05, 0.9);
         double First() => Step(vit, method, images, labels, optimizer);
         var first = First();
         var last = first;
@@ -108,6 +108,6 @@ public class GatedTests
         optimizer.step();
         method.AfterOptimizerStep();
         optimizer.zero_grad();
-        return loss.item();
+        return loss.item<float>();
     }
 }

@@ -1,7 +1,7 @@
 using Peft.Abstractions.Backbone;
 using Peft.Tests.Shared;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Plugins.Vapt.Tests;
 
@@ -39,15 +39,15 @@ public class VaptTests
         manual_seed(6);
         var x = vit.Block(0, method.AfterEmbedding(vit.Embed(randn(2, 3, 32, 32))));
         var replaced = method.BeforeBlock(1, x);
-        Assert.Equal(0.0, PromptTokens.Slots(replaced, 3).abs().max().item());
-        Assert.True(PromptTokens.Patches(replaced, 3).equal(PromptTokens.Patches(x, 3)));
-        Assert.True(replaced.narrow(1, 0, 1).equal(x.narrow(1, 0, 1)));
+        Assert.Equal(0.0, PromptTokens.Slots(replaced, 3).abs().max().item<float>());
+        Assert.True(PromptTokens.Patches(replaced, 3).Equals(PromptTokens.Patches(x, 3)));
+        Assert.True(replaced.narrow(1, 0, 1).Equals(x.narrow(1, 0, 1)));
 
         using (no_grad()) method.generators[0].token_proj.weight.normal_(0, 0.1);
         var a = PromptTokens.Slots(method.BeforeBlock(1, x), 3);
         var other = vit.Block(0, method.AfterEmbedding(vit.Embed(randn(2, 3, 32, 32))));
         var b = PromptTokens.Slots(method.BeforeBlock(1, other), 3);
-        Assert.True(a.abs().max().item() > 0);
+        Assert.True(a.abs().max().item<float>() > 0);
         Assert.False(a.allclose(b));
     }
 
@@ -65,6 +65,6 @@ public class VaptTests
         var x = vit.Block(0, method.AfterEmbedding(vit.Embed(randn(2, 3, 32, 32))));
         // Changing the CLS token and the old prompt slots leaves the generated prompts unchanged.
         var changed = cat([x.narrow(1, 0, 4).mul(3.0), x.narrow(1, 4, 16)], 1);
-        Assert.True(PromptTokens.Slots(method.BeforeBlock(1, x), 3).equal(PromptTokens.Slots(method.BeforeBlock(1, changed), 3)));
+        Assert.True(PromptTokens.Slots(method.BeforeBlock(1, x), 3).Equals(PromptTokens.Slots(method.BeforeBlock(1, changed), 3)));
     }
 }

@@ -1,8 +1,8 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
-using Peft.Torch;
 using Peft.Tests.Shared;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Plugins.Vpt.Tests;
 
@@ -28,7 +28,7 @@ public class VptTests
     {
         using var method = new VptMethod(new SpecOnlyBackbone(VitSpec.Preset("vit-b16")), 10, new VptOptions { PromptTokens = 50 });
         Assert.Equal(0.0625, PromptInit.VptUniformBound(16, 768), 12);
-        var values = method.deep_prompt_embeddings!.data<float>().Concat(method.prompt_embeddings.data<float>()).ToArray();
+        var values = method.deep_prompt_embeddings!.data<float>().ToArray().Concat(method.prompt_embeddings.data<float>().ToArray()).ToArray();
         Assert.All(values, v => Assert.InRange(v, -0.0625f, 0.0625f));
         Assert.True(values.Max() > 0.06f && values.Min() < -0.06f, "uniform over the whole interval");
         Assert.InRange(values.Average(v => (double)v), -0.002, 0.002);
@@ -68,8 +68,8 @@ public class VptTests
         // Before block 1 the prompt slots hold exactly the layer's prompts, whatever block 0 wrote there.
         var afterBlock0 = vit.Block(0, deep.AfterEmbedding(vit.Embed(images)));
         var replaced = deep.BeforeBlock(1, afterBlock0);
-        Assert.True(PromptTokens.Slots(replaced, 4).equal(deep.deep_prompt_embeddings!.select(0, 0).unsqueeze(0).expand(2, 4, 48)));
-        Assert.True(PromptTokens.Patches(replaced, 4).equal(PromptTokens.Patches(afterBlock0, 4)));
+        Assert.True(PromptTokens.Slots(replaced, 4).Equals(deep.deep_prompt_embeddings!.select(0, 0).unsqueeze(0).expand(2, 4, 48)));
+        Assert.True(PromptTokens.Patches(replaced, 4).Equals(PromptTokens.Patches(afterBlock0, 4)));
     }
 
     [Fact]
@@ -82,9 +82,9 @@ public class VptTests
         var tokens = vit.Embed(randn(2, 3, 32, 32));
         method.eval();
         var inserted = method.AfterEmbedding(tokens);
-        Assert.True(PromptTokens.Slots(inserted, 4).equal(method.prompt_embeddings.expand(2, 4, 48)));
-        Assert.True(inserted.narrow(1, 0, 1).equal(tokens.narrow(1, 0, 1)));
-        Assert.True(PromptTokens.Patches(inserted, 4).equal(tokens.narrow(1, 1, 16)));
+        Assert.True(PromptTokens.Slots(inserted, 4).Equals(method.prompt_embeddings.expand(2, 4, 48)));
+        Assert.True(inserted.narrow(1, 0, 1).Equals(tokens.narrow(1, 0, 1)));
+        Assert.True(PromptTokens.Patches(inserted, 4).Equals(tokens.narrow(1, 1, 16)));
 
         method.train();
         var dropped = PromptTokens.Slots(method.AfterEmbedding(tokens), 4);

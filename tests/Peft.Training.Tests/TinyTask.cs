@@ -1,8 +1,9 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
 using Peft.Training.Data;
 using Peft.Vision;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Training.Tests;
 
@@ -20,10 +21,11 @@ public static class TinyTask
     /// N(0, 1/fan_in)). timm's fresh init (std 0.02, CLS 1e-6) leaves the CLS stream so small that
     /// the final LayerNorm amplifies every bias change into the features, which no tuning survives.
     /// </summary>
-    public static VisionTransformer Backbone(ulong seed = 1)
+    public static VisionTransformer Backbone(long seed = 1)
     {
         manual_seed(seed);
         var vit = new VisionTransformer(Spec);
+        using var noGrad = no_grad();
         nn.init.normal_(vit.cls_token);
         nn.init.normal_(vit.pos_embed, std: 0.1);
         foreach (var (name, p) in vit.named_parameters())
@@ -34,17 +36,17 @@ public static class TinyTask
     }
 
     /// <summary>(N, 1, 16, 16) images: noise around a brightness of (label − 1.5) (4 classes).</summary>
-    public static (Tensor Images, Tensor Labels) Data(int count, ulong seed)
+    public static (Tensor Images, Tensor Labels) Data(int count, long seed)
     {
         manual_seed(seed);
         using var scope = NewDisposeScope();
-        var labels = randint(0, 4, [count]);
+        var labels = randint(0, 4, [count], ScalarType.Int64);
         var level = labels.to(float32).sub(1.5).view(count, 1, 1, 1);
         var images = randn([count, 1, 16, 16]).mul(0.5).add(level);
         return (images.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
     }
 
-    public static InMemoryBatchSource Source(int count, ulong seed, int batchSize, bool shuffle)
+    public static InMemoryBatchSource Source(int count, long seed, int batchSize, bool shuffle)
     {
         var (images, labels) = Data(count, seed);
         using (images)

@@ -1,11 +1,12 @@
 using System.Text.Json;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
-using Peft.Torch;
 using Peft.Training.Baselines;
 using Peft.Training.Data;
 using Peft.Vision;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Training.Tests;
 
@@ -63,7 +64,7 @@ public sealed class TrainerTests : IDisposable
         {
             var setup = Setup(BaselineKind.Linear, vit, Recipe() with { CacheFeatures = cache }, $"cache-{cache}", train, test);
             results.Add(new Trainer(setup).Run());
-            heads.Add(setup.Method.Module.parameters().SelectMany(p => p.detach().contiguous().data<float>()).ToArray());
+            heads.Add(setup.Method.Module.parameters().SelectMany(p => p.detach().contiguous().data<float>().ToArray()).ToArray());
         }
         Assert.True(results[0].CachedFeatures);
         Assert.False(results[1].CachedFeatures);
@@ -115,7 +116,7 @@ public sealed class TrainerTests : IDisposable
         var noDecay = Assert.Single(groups, g => g.WeightDecay == 0);
         Assert.Equal(["head.fc.bias"], noDecay.Parameters.Select(p => p.Name));
         Assert.Contains(groups, g => g.WeightDecay == 0.01 && g.Parameters.Any(p => p.Name == "backbone.blocks.0.attn.qkv.bias"));
-        Assert.Equal(-Math.Log(99), method.HeadModule.fc.bias!.data<float>()[0], 5);
+        Assert.Equal(-Math.Log(99), method.HeadModule.fc.bias!.data<float>().ToArray()[0], 5);
     }
 
     // Linear probing runs on cached features (the cached source replays the loader's sampler), bias tuning on images.
@@ -132,7 +133,7 @@ public sealed class TrainerTests : IDisposable
         var a = new Trainer(Setup(kind, vitA, recipe, "a", train, test));
         var resultA = a.Run();
         Assert.Equal(kind == BaselineKind.Linear, resultA.CachedFeatures);
-        var weightsA = a.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
+        var weightsA = a.TrainableParameters.Select(p => p.Parameter.data<float>().ToArray()).ToList();
 
         // Interrupt the second run after 9 steps (mid-epoch 1), then resume it with a new trainer.
         using var vitB = TinyTask.Backbone();
@@ -146,7 +147,7 @@ public sealed class TrainerTests : IDisposable
         using var vitC = TinyTask.Backbone();
         var c = new Trainer(Setup(kind, vitC, recipe, "b", train, test));
         var resultC = c.Run();
-        var weightsC = c.TrainableParameters.Select(p => p.Parameter.data<float>()).ToList();
+        var weightsC = c.TrainableParameters.Select(p => p.Parameter.data<float>().ToArray()).ToList();
 
         for (var i = 0; i < weightsA.Count; i++) Assert.Equal(weightsA[i], weightsC[i]);
 
@@ -157,7 +158,7 @@ public sealed class TrainerTests : IDisposable
         Assert.True(d.AlreadyComplete);
         Assert.Equal(resultC.LastEpoch, resultD.LastEpoch);
         Assert.Equal(resultC.TrainImagesPerSecond, resultD.TrainImagesPerSecond);
-        Assert.Equal(weightsC[0], d.TrainableParameters[0].Parameter.data<float>());
+        Assert.Equal(weightsC[0], d.TrainableParameters[0].Parameter.data<float>().ToArray());
         Assert.Equal(resultA.LastEpoch!.Test, resultC.LastEpoch!.Test);
         Assert.Equal(resultA.LastEpoch.Loss, resultC.LastEpoch.Loss);
         var metricsA = new RunDirectory(Path.Combine(_dir.FullName, "a")).ReadMetrics();
@@ -210,8 +211,8 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(["method.head.fc.bias", "method.head.fc.weight"], tensors.Keys.Order());
         // Applying the adapter to a fresh method reproduces the trained head exactly.
         using var fresh = new BaselineMethod(BaselineKind.Linear, vit, 4, new BaselineOptions());
-        RunDirectory.ApplyAdapter(tensors, fresh, Trainables.Of(fresh, vit));
-        Assert.Equal(((BaselineMethod)setup.Method).HeadModule.fc.weight.data<float>(), fresh.HeadModule.fc.weight.data<float>());
+        RunDirectory.ApplyAdapter(tensors, fresh, Trainables.Of(fresh, vit), run.AdapterFile);
+        Assert.Equal(((BaselineMethod)setup.Method).HeadModule.fc.weight.data<float>().ToArray(), fresh.HeadModule.fc.weight.data<float>().ToArray());
     }
 
     /// <summary>IProgress that reports synchronously on the training thread (Progress&lt;T&gt; posts asynchronously).</summary>

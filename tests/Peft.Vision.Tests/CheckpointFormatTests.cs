@@ -1,8 +1,8 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using Peft.Torch.Formats;
+using Peft.Engine.Formats;
 using Peft.Vision.Checkpoints;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 using static Peft.Vision.Tests.TestSupport;
 
 namespace Peft.Vision.Tests;
@@ -112,18 +112,18 @@ public class CheckpointFormatTests
         var g = GoogleArrays(vit);
         var s = vit.state_dict();
         const int D = 48, Dh = 16;
-        var qkv = s["blocks.1.attn.qkv.weight"].data<float>();                    // (3D, D) row-major
+        var qkv = s["blocks.1.attn.qkv.weight"].data<float>().ToArray();          // (3D, D) row-major
         var key = g["Transformer/encoderblock_1/MultiHeadDotProductAttention_1/key/kernel"];
         Assert.Equal([48L, 3, 16], key.shape);
-        var keyData = key.contiguous().data<float>();
+        var keyData = key.contiguous().data<float>().ToArray();
         // kernel[in = 5, head = 2, e = 7] is the weight from input 5 to key output 2·Dh + 7.
         Assert.Equal(qkv[(D + 2 * Dh + 7) * D + 5], keyData[(5 * 3 + 2) * Dh + 7]);
-        var proj = s["blocks.0.attn.proj.weight"].data<float>();                  // (D out, D in)
-        var outKernel = g["Transformer/encoderblock_0/MultiHeadDotProductAttention_1/out/kernel"].contiguous().data<float>();
+        var proj = s["blocks.0.attn.proj.weight"].data<float>().ToArray();        // (D out, D in)
+        var outKernel = g["Transformer/encoderblock_0/MultiHeadDotProductAttention_1/out/kernel"].contiguous().data<float>().ToArray();
         // out kernel[head = 1, e = 3, out = 9] is the weight from attention feature 1·Dh + 3 to output 9.
         Assert.Equal(proj[9 * D + 1 * Dh + 3], outKernel[(1 * Dh + 3) * D + 9]);
-        var conv = s["patch_embed.proj.weight"].data<float>();                     // (D, C, 8, 8)
-        var hwio = g["embedding/kernel"].contiguous().data<float>();               // (8, 8, C, D)
+        var conv = s["patch_embed.proj.weight"].data<float>().ToArray();           // (D, C, 8, 8)
+        var hwio = g["embedding/kernel"].contiguous().data<float>().ToArray();     // (8, 8, C, D)
         Assert.Equal(conv[((4 * 3 + 2) * 8 + 6) * 8 + 1], hwio[((6 * 8 + 1) * 3 + 2) * D + 4]);
     }
 
@@ -244,7 +244,7 @@ public class CheckpointFormatTests
     {
         using var table = PositionEmbedding.SinCos2d(grid: 4, dim: 48);
         Assert.Equal([1L, 17, 48], table.shape);
-        var v = table.data<float>();
+        var v = table.data<float>().ToArray();
         float At(int token, int channel) => v[token * 48 + channel];
         const int quarter = 12;
         Assert.All(Enumerable.Range(0, 48), c => Assert.Equal(0f, At(0, c)));   // CLS entry zero
@@ -264,20 +264,30 @@ public class CheckpointFormatTests
     }
 
     [Fact]
-    public void Pickles_and_other_files_are_refused_with_the_path()
+    public void Files_that_are_not_checkpoints_are_refused_with_the_path()
     {
         using var dir = new TempDirectory();
-        var pickle = dir.File("model.pth");
-        File.WriteAllBytes(pickle, [0x80, 0x02, .. "}q\x00(X\x05\x00\x00\x00"u8]);
         using var vit = new VisionTransformer(Small);
-        var e = Assert.Throws<InvalidDataException>(() => VitCheckpoints.Load(vit, pickle, BackboneKind.Supervised));
-        Assert.StartsWith($"{pickle}: neither safetensors nor a NumPy .npz", e.Message);
 
-        // A modern torch.save file is a zip without .npy members.
+        var text = dir.File("notes.pth");
+        File.WriteAllText(text, "not a checkpoint");
+        var e = Assert.Throws<InvalidDataException>(() => VitCheckpoints.Load(vit, text, BackboneKind.Supervised));
+        Assert.StartsWith($"{text}: not a checkpoint read here", e.Message);
+
+        // A zip holding a data.pkl is a torch.save file; this one's pickle stops after two bytes.
         var zipped = dir.File("model_zip.pth");
         using (var zip = new System.IO.Compression.ZipArchive(File.Create(zipped), System.IO.Compression.ZipArchiveMode.Create))
         using (var member = zip.CreateEntry("archive/data.pkl").Open()) member.Write([0x80, 0x02]);
+        Assert.Equal(CheckpointFormat.PyTorch, VitCheckpoints.DetectFormat(zipped));
         var z = Assert.Throws<InvalidDataException>(() => VitCheckpoints.Load(vit, zipped, BackboneKind.Supervised));
-        Assert.Contains("a zip without .npy arrays", z.Message);
+        Assert.StartsWith($"{zipped}: ", z.Message);
+        Assert.Contains("the pickle ends without STOP", z.Message);
+
+        // A zip with neither .npy arrays nor a pickle.
+        var other = dir.File("other.zip");
+        using (var zip = new System.IO.Compression.ZipArchive(File.Create(other), System.IO.Compression.ZipArchiveMode.Create))
+        using (var member = zip.CreateEntry("readme.txt").Open()) member.Write("hello"u8);
+        Assert.StartsWith($"{other}: a zip without .npy arrays",
+            Assert.Throws<InvalidDataException>(() => VitCheckpoints.Load(vit, other, BackboneKind.Supervised)).Message);
     }
 }

@@ -1,8 +1,9 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 using static Peft.Vision.Tests.TestSupport;
-using F = Peft.Torch.torch.nn.functional;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Vision.Tests;
 
@@ -12,7 +13,7 @@ public class HookTests
     private const int P = 2;                       // prompt tokens
     private static readonly int T = 1 + P + Small.NumPatches;
 
-    private static Tensor RandomPrompts(ulong seed = 5)
+    private static Tensor RandomPrompts(long seed = 5)
     {
         manual_seed(seed);
         using var noise = randn(1, P, Small.Dim);
@@ -27,16 +28,16 @@ public class HookTests
 
     // ---- hand computations from the block's weights ----------------------------------------------
 
-    private static Tensor LayerNormByHand(Tensor x, nn.LayerNorm ln)
+    private static Tensor LayerNormByHand(Tensor x, LayerNorm ln)
     {
-        var mean = x.mean(-1, keepdim: true);
+        var mean = x.mean([-1], keepdim: true);
         var centered = x.sub(mean);
-        var variance = centered.pow(2).mean(-1, keepdim: true);
+        var variance = centered.pow(2).mean([-1], keepdim: true);
         return centered.div(variance.add(ln.eps).sqrt()).mul(ln.weight!).add(ln.bias!);
     }
 
     /// <summary>x·W[rows]ᵀ + b[rows]: one slice of a Linear's output features.</summary>
-    private static Tensor LinearByHand(Tensor x, nn.Linear linear, long firstRow = 0, long? rows = null)
+    private static Tensor LinearByHand(Tensor x, Linear linear, long firstRow = 0, long? rows = null)
     {
         var n = rows ?? linear.weight.size(0);
         return x.matmul(linear.weight.narrow(0, firstRow, n).t()).add(linear.bias!.narrow(0, firstRow, n));
@@ -186,7 +187,7 @@ public class HookTests
 
         // Uniform weights: every token's attention output is the mean of all tokens' values, in every head.
         var values = LinearByHand(LayerNormByHand(x, block.norm1), block.attn.qkv, firstRow: 2 * Small.Dim, rows: Small.Dim);
-        var uniform = values.mean(1, keepdim: true).expand(values.shape);
+        var uniform = values.mean([1], keepdim: true).expand(values.shape);
         AssertClose(uniform, trace.Blocks[0].AttentionOutput!, 1e-5);
 
         var h = x.add(LinearByHand(uniform, block.attn.proj));
@@ -227,7 +228,7 @@ public class HookTests
         AssertBitwiseEqual(cls.Tokens, mean.Tokens);
         var normed = LayerNormByHand(mean.Tokens, vit.norm);
         Assert.Equal([2L, Small.Dim], mean.Pooled.shape);
-        AssertClose(normed.narrow(1, 1, T - 1).mean(1), mean.Pooled, 1e-5);     // prompts and patches, not CLS
+        AssertClose(normed.narrow(1, 1, T - 1).mean([1]), mean.Pooled, 1e-5);     // prompts and patches, not CLS
         AssertClose(normed.select(1, 0), cls.Pooled, 1e-5);
     }
 
@@ -236,10 +237,10 @@ public class HookTests
     {
         using var scope = NewDisposeScope();
         using var vit = RandomVit();
-        vit.requires_grad_(false);
-        using var prompts = new nn.Parameter(RandomPrompts(1));
-        using var deep = new nn.Parameter(RandomPrompts(2));
-        using var temperature = new nn.Parameter(tensor(1.5f));
+        foreach (var p in vit.parameters()) p.requires_grad = false;
+        using var prompts = new Parameter(RandomPrompts(1));
+        using var deep = new Parameter(RandomPrompts(2));
+        using var temperature = new Parameter(tensor(1.5f));
         var hooks = new ProbeHooks { Prompts = prompts, DeepPrompts = { [1] = deep }, Temperatures = { [1] = temperature } };
 
         var trace = vit.Forward(Images(), hooks);
@@ -250,7 +251,7 @@ public class HookTests
         {
             using var grad = p.grad;
             Assert.NotNull(grad);
-            Assert.True(grad.abs().sum().item() > 0, "a zero gradient");
+            Assert.True(grad.abs().sum().ToDouble() > 0, "a zero gradient");
         }
         Assert.All(vit.named_parameters(), e =>
         {
@@ -272,8 +273,8 @@ public class HookTests
             using var images = randn(2, Small.Channels, Small.ImageSize, Small.ImageSize);
             using var scope = NewDisposeScope();
             var trace = vit.Forward(images, NoHooks.Instance);
-            alive.Add(scope.Count);
-            Assert.False(trace.Tokens.IsDisposed);
+            alive.Add(scope.DisposablesCount);
+            Assert.False(trace.Tokens.IsInvalid);
         }
         Assert.Equal(alive[0], alive[1]);
         Assert.InRange(alive[0], 2, 3); // the last tokens, the pooled feature (and the final norm it was selected from)

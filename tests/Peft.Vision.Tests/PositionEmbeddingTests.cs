@@ -1,7 +1,7 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
 using Peft.Vision.Checkpoints;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 using static Peft.Vision.Tests.TestSupport;
 
 namespace Peft.Vision.Tests;
@@ -29,7 +29,7 @@ public class PositionEmbeddingTests
         using var scope = NewDisposeScope();
         var resampled = PositionEmbedding.Resample(Table(3, 4, (_, _, ch) => 0.75f + ch), 7);
         Assert.Equal([1L, 50, 4], resampled.shape);
-        var v = resampled.data<float>();
+        var v = resampled.data<float>().ToArray();
         Assert.Equal(new[] { -9f, -8f, -7f, -6f }, v[..4]);
         for (var r = 0; r < 7; r++)
             for (var c = 0; c < 7; c++)
@@ -47,7 +47,7 @@ public class PositionEmbeddingTests
         // old coordinate i·(from − 1)/(to − 1), and bilinear interpolation reproduces a linear function there.
         using var scope = NewDisposeScope();
         var resampled = PositionEmbedding.Resample(Table(from, 2, (r, c, ch) => ch == 0 ? 2f * c + 0.5f : 3f - r), to);
-        var v = resampled.data<float>();
+        var v = resampled.data<float>().ToArray();
         var step = (from - 1.0) / (to - 1.0);
         for (var r = 0; r < to; r++)
             for (var c = 0; c < to; c++)
@@ -65,7 +65,7 @@ public class PositionEmbeddingTests
         // corners a (top left), b (top right), c (bottom left), d (bottom right), in two channels
         float[][] corners = [[1f, -4f], [5f, 2f], [-3f, 0.5f], [10f, 8f]];
         var resampled = PositionEmbedding.Resample(Table(2, 2, (r, c, ch) => corners[r * 2 + c][ch]), 4);
-        var v = resampled.data<float>();
+        var v = resampled.data<float>().ToArray();
         for (var i = 0; i < 4; i++)
             for (var j = 0; j < 4; j++)
                 for (var ch = 0; ch < 2; ch++)

@@ -1,5 +1,6 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Vision.Tests;
 
@@ -54,6 +55,6 @@ internal sealed class MeanPoolingProbe : ProbeHooks, IBackboneHooks
     {
         using var normed = backbone.FinalNorm(tokens);
         using var rest = normed.narrow(1, 1, tokens.size(1) - 1);
-        return rest.mean(1);
+        return rest.mean([1]);
     }
 }

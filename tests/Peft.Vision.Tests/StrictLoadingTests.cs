@@ -1,8 +1,8 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using Peft.Torch.Formats;
+using Peft.Engine.Formats;
 using Peft.Vision.Checkpoints;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 using static Peft.Vision.Tests.TestSupport;
 
 namespace Peft.Vision.Tests;

@@ -1,6 +1,6 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 // libtorch's default generator and grad mode are process-wide: tests that seed and draw must not interleave.
 [assembly: CollectionBehavior(DisableTestParallelization = true)]
@@ -13,7 +13,7 @@ internal static class TestSupport
     public static readonly VitSpec Small = new(ImageSize: 32, PatchSize: 8, Channels: 3, Dim: 48, Depth: 2, Heads: 3);
 
     /// <summary>A ViT whose every parameter (norms and biases included) is random, so no mapping error can hide behind a 0 or a 1.</summary>
-    public static VisionTransformer RandomVit(VitSpec? spec = null, BackboneKind kind = BackboneKind.Supervised, ulong seed = 7)
+    public static VisionTransformer RandomVit(VitSpec? spec = null, BackboneKind kind = BackboneKind.Supervised, long seed = 7)
     {
         manual_seed(seed);
         var vit = new VisionTransformer(spec ?? Small, kind);
@@ -30,7 +30,7 @@ internal static class TestSupport
         return vit;
     }
 
-    public static Tensor Images(int batch = 2, VitSpec? spec = null, ulong seed = 11)
+    public static Tensor Images(int batch = 2, VitSpec? spec = null, long seed = 11)
     {
         var s = spec ?? Small;
         manual_seed(seed);
@@ -47,7 +47,16 @@ internal static class TestSupport
     public static void AssertBitwiseEqual(Tensor expected, Tensor actual)
     {
         Assert.Equal(expected.shape, actual.shape);
-        Assert.Equal(expected.bytes(), actual.bytes());
+        Assert.Equal(Bytes(expected), Bytes(actual));
+    }
+
+    /// <summary>A tensor's elements in row-major order as raw bytes, whatever its strides or device.</summary>
+    public static byte[] Bytes(Tensor t)
+    {
+        using var detached = t.detach();
+        using var host = detached.cpu();
+        using var dense = host.contiguous();
+        return dense.bytes.ToArray();
     }
 
     public static double MaxAbsDiff(Tensor a, Tensor b)
@@ -55,7 +64,7 @@ internal static class TestSupport
         using var d = a.sub(b);
         using var abs = d.abs();
         using var max = abs.max();
-        return max.item();
+        return max.ToDouble();
     }
 
     public static void AssertClose(Tensor expected, Tensor actual, double tolerance)
@@ -74,13 +83,14 @@ internal static class TestSupport
     /// <summary>Every parameter of two ViTs is bit for bit the same.</summary>
     public static void AssertSameWeights(VisionTransformer expected, VisionTransformer actual)
     {
-        using var e = expected.state_dict();
-        using var a = actual.state_dict();
+        // state_dict's tensors are the modules' own: read, never disposed.
+        var e = expected.state_dict();
+        var a = actual.state_dict();
         Assert.Equal(e.Keys, a.Keys);
         foreach (var (key, t) in e)
         {
-            Assert.True(t.shape.SequenceEqual(a[key].shape), $"{key}: {t.ShapeString} vs {a[key].ShapeString}");
-            Assert.True(t.bytes().AsSpan().SequenceEqual(a[key].bytes()), $"{key} differs");
+            Assert.True(t.shape.SequenceEqual(a[key].shape), $"{key}: [{string.Join(", ", t.shape)}] vs [{string.Join(", ", a[key].shape)}]");
+            Assert.True(Bytes(t).AsSpan().SequenceEqual(Bytes(a[key])), $"{key} differs");
         }
     }
 }

@@ -1,16 +1,16 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
-using Peft.Torch;
-using Peft.Torch.Formats;
+using Peft.Engine.Formats;
 using Peft.Vision;
-using static Peft.Torch.torch;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Tests.Shared;
 
 /// <summary>A backbone that has only a shape: enough to size a method and count its parameters.</summary>
 public sealed class SpecOnlyBackbone(VitSpec spec, BackboneKind kind = BackboneKind.Supervised) : IVisionBackbone
 {
-    private sealed class Empty : nn.Module;
+    private sealed class Empty() : nn.Module(nameof(Empty));
     public VitSpec Spec => spec;
     public BackboneKind Kind => kind;
     public nn.Module Module { get; } = new Empty();
@@ -32,11 +32,11 @@ public static class MethodTestSupport
     public static VisionTransformer ReferenceVit(BackboneKind kind = BackboneKind.Supervised)
     {
         var arrays = Npz.LoadAll(Path.Combine(Fixtures, "vit_reference.npz"));
-        var s = arrays["spec"].data<double>();
+        var s = arrays["spec"].data<double>().ToArray();
         var vit = new VisionTransformer(new VitSpec((int)s[0], (int)s[1], (int)s[2], (int)s[3], (int)s[4], (int)s[5], s[6]), kind);
-        using var state = vit.state_dict();
+        var state = vit.state_dict(); // the module's own tensors: read, never disposed
         vit.load_state_dict(arrays.Where(kv => state.ContainsKey(kv.Key)).ToDictionary());
-        vit.requires_grad_(false);
+        foreach (var p in vit.parameters()) p.requires_grad = false;
         vit.eval();
         return vit;
     }
@@ -81,6 +81,6 @@ public static class MethodTestSupport
     {
         Assert.Equal(expected.shape, actual.shape);
         using var diff = (expected - actual).abs().max();
-        Assert.True(diff.item() <= tolerance, $"{what}: max abs difference {diff.item():G3}");
+        Assert.True(diff.ToDouble() <= tolerance, $"{what}: max abs difference {diff.ToDouble():G3}");
     }
 }

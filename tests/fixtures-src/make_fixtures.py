@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Generates the small binary fixtures of tests/Peft.Torch.Tests/Fixtures.
+"""Generates the small binary fixtures of tests/Peft.Engine.Tests/Fixtures (NumPy archives) and
+tests/Peft.Data.Tests/Fixtures (images).
 
 Run once by hand (`/usr/bin/python3 tests/fixtures-src/make_fixtures.py`) after changing it; the
 outputs are committed, so the tests need neither Python, NumPy nor Pillow. Every value is fixed,
@@ -12,7 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-OUT = Path(__file__).resolve().parent.parent / "Peft.Torch.Tests" / "Fixtures"
+TESTS = Path(__file__).resolve().parent.parent
+OUT_ARRAYS = TESTS / "Peft.Engine.Tests" / "Fixtures"
+OUT = TESTS / "Peft.Data.Tests" / "Fixtures"
 
 
 def arrays():
@@ -74,13 +77,36 @@ def images():
     texture = np.stack([xx * 16, yy * 32, (xx * yy * 7) % 256], axis=-1).astype(np.uint8)
     Image.fromarray(texture, "RGB").save(OUT / "texture_16x8.jpg", quality=90, subsampling=0)
     (OUT / "texture_16x8.rgb").write_bytes(np.asarray(Image.open(OUT / "texture_16x8.jpg").convert("RGB")).tobytes())
+    more_images(rgb, rgba, palette, texture)
+
+
+def more_images(rgb, rgba, palette, texture):
+    """WebP, BMP, GIF, gray+alpha PNG and progressive JPEG: the formats SkiaSharp decodes beyond the first set."""
+    # Lossless WebP keeps every pixel; exact=True keeps the colour under alpha 0 too.
+    Image.fromarray(rgb, "RGB").save(OUT / "rgb_4x3.webp", lossless=True)
+    Image.fromarray(rgba, "RGBA").save(OUT / "rgba_3x2.webp", lossless=True, exact=True)
+    # Lossy WebP and what libwebp (dwebp, through Pillow) decodes from it.
+    Image.fromarray(texture, "RGB").save(OUT / "texture_16x8.webp", quality=80)
+    (OUT / "texture_16x8_webp.rgb").write_bytes(np.asarray(Image.open(OUT / "texture_16x8.webp").convert("RGB")).tobytes())
+    # Progressive JPEG and Pillow's decode of it.
+    Image.fromarray(texture, "RGB").save(OUT / "texture_16x8_progressive.jpg", quality=90, subsampling=0, progressive=True)
+    (OUT / "texture_16x8_progressive.rgb").write_bytes(
+        np.asarray(Image.open(OUT / "texture_16x8_progressive.jpg").convert("RGB")).tobytes())
+
+    # 8-bit palette BMP (Pillow writes P images with a palette) and GIF of the same 2x2 palette image.
+    palette.save(OUT / "palette_2x2.bmp")
+    palette.save(OUT / "palette_2x2.gif")
+
+    # Gray + alpha PNG, 2 wide, 1 high: (gray, alpha) = (10, 255), (200, 0).
+    Image.fromarray(np.array([[[10, 255], [200, 0]]], dtype=np.uint8), "LA").save(OUT / "gray_alpha_2x1.png")
 
 
 def main():
+    OUT_ARRAYS.mkdir(parents=True, exist_ok=True)
     OUT.mkdir(parents=True, exist_ok=True)
     data = arrays()
-    np.savez(OUT / "arrays.npz", **data)
-    np.savez_compressed(OUT / "arrays_compressed.npz", **data)
+    np.savez(OUT_ARRAYS / "arrays.npz", **data)
+    np.savez_compressed(OUT_ARRAYS / "arrays_compressed.npz", **data)
     images()
 
 

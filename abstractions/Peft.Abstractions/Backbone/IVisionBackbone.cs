@@ -1,4 +1,6 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Backbone;
 

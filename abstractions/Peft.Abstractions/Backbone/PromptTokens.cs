@@ -1,5 +1,6 @@
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Backbone;
 
@@ -39,9 +40,9 @@ public static class PromptTokens
     /// Inserts one shared (1, p, D) prompt set at the input: prompt dropout (active in train mode only),
     /// expanded to the batch, after CLS.
     /// </summary>
-    public static Tensor InsertShared(Tensor tokens, Tensor prompts, nn.Dropout dropout)
+    public static Tensor InsertShared(Tensor tokens, Tensor prompts, Dropout dropout)
     {
-        using var dropped = dropout.call(prompts);
+        using var dropped = dropout.forward(prompts);
         using var batch = ExpandToBatch(dropped, tokens.size(0));
         return Insert(tokens, batch);
     }

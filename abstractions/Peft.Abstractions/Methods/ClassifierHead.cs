@@ -1,25 +1,32 @@
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Methods;
 
 /// <summary>
 /// The linear head every method reads out with: Linear(D → C), weight kaiming-normal (fan_out) and
-/// every bias −log((1 − 0.01)/0.01) = −4.5951, VPT's "special bias" (vpt_gated.md §1b).
+/// every bias −log((1 − 0.01)/0.01) = −4.5951, VPT's "special bias" (VPT's src/models/vit_models.py).
 /// </summary>
 public sealed class ClassifierHead : nn.Module<Tensor, Tensor>
 {
     /// <summary>VPT's initial head bias: a 1% prior for every class.</summary>
     public static readonly double VptBias = -Math.Log((1 - 0.01) / 0.01);
 
-    public nn.Linear fc { get; }
+#pragma warning disable IDE1006 // timm's key names: head.fc.weight, head.fc.bias
+    public readonly Linear fc;
+#pragma warning restore IDE1006
 
-    public ClassifierHead(long dim, long classes, double initialBias = double.NaN)
+    public ClassifierHead(long dim, long classes, double initialBias = double.NaN) : base(nameof(ClassifierHead))
     {
-        fc = RegisterModule("fc", new nn.Linear(dim, classes));
-        nn.init.kaiming_normal_(fc.weight, mode: nn.init.FanMode.FanOut);
-        nn.init.constant_(fc.bias!, double.IsNaN(initialBias) ? VptBias : initialBias);
+        fc = nn.Linear(dim, classes);
+        using (no_grad())
+        {
+            nn.init.kaiming_normal_(fc.weight, mode: nn.init.FanInOut.FanOut);
+            nn.init.constant_(fc.bias!, double.IsNaN(initialBias) ? VptBias : initialBias);
+        }
+        RegisterComponents();
     }
 
-    public override Tensor forward(Tensor pooled) => fc.call(pooled);
+    public override Tensor forward(Tensor pooled) => fc.forward(pooled);
 }

@@ -1,6 +1,8 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Options;
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Methods;
 
@@ -15,7 +17,7 @@ public enum BatchSampling
 }
 
 /// <summary>Parameters that share optimizer settings (weight decay, a learning-rate multiplier).</summary>
-public sealed record ParameterGroup(string Name, IReadOnlyList<(string Name, torch.nn.Parameter Parameter)> Parameters,
+public sealed record ParameterGroup(string Name, IReadOnlyList<(string Name, Parameter Parameter)> Parameters,
     double WeightDecay, double LrScale = 1.0);
 
 /// <summary>What the trainer gives a method at the end of an epoch (DA-VPT re-clusters here).</summary>

@@ -1,6 +1,7 @@
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Options;
-using static Peft.Torch.torch;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Methods;
 
@@ -12,7 +13,7 @@ public static class Trainables
 {
     public const string BackbonePrefix = "backbone.";
 
-    public static IReadOnlyList<(string Name, nn.Parameter Parameter)> Of(IPeftMethod method, IVisionBackbone backbone)
+    public static IReadOnlyList<(string Name, Parameter Parameter)> Of(IPeftMethod method, IVisionBackbone backbone)
     {
         var result = method.Module.named_parameters().ToList();
         if (method.BackboneTrainables.Count > 0)
@@ -45,5 +46,5 @@ public static class Trainables
         return groups.Where(g => g.Parameters.Count > 0).ToList();
     }
 
-    public static long Count(IEnumerable<(string Name, nn.Parameter Parameter)> parameters) => parameters.Sum(p => p.Parameter.numel());
+    public static long Count(IEnumerable<(string Name, Parameter Parameter)> parameters) => parameters.Sum(p => p.Parameter.numel());
 }

@@ -37,6 +37,9 @@ public sealed partial record DataOptions
     [Description("Skip (and count) missing or corrupt images instead of failing with the file's name.")]
     public bool SkipBadImages { get; init; }
 
+    [Range(1, 536870912), Description("Largest image accepted, in pixels (width × height, read from the header before decoding); larger ones are bad images. 64 megapixels by default.")]
+    public long MaxImagePixels { get; init; } = 64L << 20;
+
     [Description("Per-channel normalisation mean; ImageNet's by default.")]
     public List<double> Mean { get; init; } = [0.485, 0.456, 0.406];
 

@@ -1,4 +1,6 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
@@ -55,7 +57,7 @@ public sealed class FileImageDataset : IImageDataset
         {
             return _decoder.Decode(bytes, path, _channels);
         }
-        catch (Exception e) when (e is InvalidDataException or TorchException)
+        catch (InvalidDataException e)
         {
             // Decoders name the file themselves; keep their message, drop a repeated "path: " prefix.
             var message = e.Message.StartsWith(path + ": ", StringComparison.Ordinal) ? e.Message[(path.Length + 2)..] : e.Message;

@@ -1,11 +1,12 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
 /// <summary>
-/// Turns encoded image bytes into a uint8 tensor of shape [H, W, C]. The shim's JPEG/PNG decoder
-/// (Peft.Torch.Imaging.ImageDecoder) plugs in through a one-line adapter; <see cref="NetpbmDecoder"/>
-/// reads binary PGM/PPM. The loader calls one decoder from several worker threads at once, so implementations
+/// Turns encoded image bytes into a uint8 tensor of shape [H, W, C]. <see cref="SkiaImageDecoder"/> reads JPEG, PNG,
+/// WebP, BMP and GIF; <see cref="NetpbmDecoder"/> reads binary PGM/PPM. The loader calls one decoder from several worker threads at once, so implementations
 /// must be thread-safe (stateless ones are).
 /// </summary>
 public interface IImageDecoder

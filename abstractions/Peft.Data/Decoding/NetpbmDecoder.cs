@@ -1,4 +1,6 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
@@ -45,7 +47,7 @@ public sealed class NetpbmDecoder(IImageDecoder? fallback = null) : IImageDecode
         }
         var target = channels == 0 ? stored : channels;
         var converted = PixelChannels.Convert(pixels, stored, target);
-        return torch.tensor<byte>(converted, [height, width, target]);
+        return torch.tensor(converted, [height, width, target], ScalarType.Byte);
     }
 
     private static int ReadHeaderNumber(ReadOnlySpan<byte> bytes, ref int pos, string sourceName, string field)

@@ -6,7 +6,7 @@ namespace Peft.Data;
 /// </summary>
 public static class ImageFolderDataset
 {
-    public static readonly IReadOnlyList<string> DefaultExtensions = [".jpg", ".jpeg", ".png", ".ppm", ".pgm"];
+    public static readonly IReadOnlyList<string> DefaultExtensions = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".ppm", ".pgm"];
 
     public static FileImageDataset Load(string root, IImageDecoder decoder, IReadOnlyList<string>? extensions = null, int channels = 3)
     {

@@ -1,4 +1,6 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
@@ -54,7 +56,7 @@ public sealed class IdxDataset : IImageDataset
     public ReadOnlySpan<byte> Pixels(int index) => _pixels.AsSpan(index * _height * _width, _height * _width);
 
     /// <summary>A new uint8 tensor [H, W, 1].</summary>
-    public Tensor LoadImage(int index) => torch.tensor(Pixels(index), [_height, _width, 1]);
+    public Tensor LoadImage(int index) => torch.tensor(Pixels(index).ToArray(), [_height, _width, 1], ScalarType.Byte);
 }
 
 /// <summary>Fashion-MNIST (Zalando), as installed by Debian's dataset-fashion-mnist.</summary>

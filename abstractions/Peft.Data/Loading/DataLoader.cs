@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Threading.Channels;
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
@@ -230,15 +232,15 @@ public sealed class DataLoader
             var sample = LoadSample(epoch, i);
             if (sample is null) continue;
             if (images.Count > 0 && !sample.shape.AsSpan().SequenceEqual(images[0].shape))
-                throw new InvalidOperationException($"{Dataset.SourceName(i)}: transformed to {sample.ShapeString} but the batch's first " +
-                                                    $"sample is {images[0].ShapeString}; add a Resize or crop so every sample has one size");
+                throw new InvalidOperationException($"{Dataset.SourceName(i)}: transformed to [{string.Join(", ", sample.shape)}] but the batch's first " +
+                                                    $"sample is [{string.Join(", ", images[0].shape)}]; add a Resize or crop so every sample has one size");
             images.Add(sample);
             labels.Add(Dataset.Label(i));
             kept.Add(i);
         }
         if (images.Count == 0) return null;
         var x = torch.stack(images);
-        var y = torch.tensor<long>(labels.ToArray(), [labels.Count]);
+        var y = torch.tensor(labels.ToArray(), ScalarType.Int64);
         return new Batch(x.DetachFromDisposeScope(), y.DetachFromDisposeScope(), kept.ToArray(), epoch, number);
     }
 

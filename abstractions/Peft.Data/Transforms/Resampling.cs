@@ -1,5 +1,6 @@
-using Peft.Torch;
-using static Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Data;
 
@@ -20,7 +21,7 @@ internal static class Resampling
             return tall.matmul(colsT);
         }
         using var batch = image.unsqueeze(0);
-        using var resized = interpolate_bilinear(batch, height, width);
+        using var resized = nn.functional.interpolate(batch, [height, width], mode: InterpolationMode.Bilinear, align_corners: false);
         return resized.squeeze(0);
     }
 
@@ -43,7 +44,7 @@ internal static class Resampling
             for (var j = lo; j < hi; j++) sum += Triangle((j - center + 0.5) / support);
             for (var j = lo; j < hi; j++) weights[i * input + j] = (float)(Triangle((j - center + 0.5) / support) / sum);
         }
-        return torch.tensor(weights, output, input);
+        return torch.tensor(weights, [output, input]);
     }
 
     private static double Triangle(double x) => Math.Max(0, 1 - Math.Abs(x));

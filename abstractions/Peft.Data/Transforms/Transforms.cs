@@ -1,4 +1,7 @@
-using Peft.Torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Data;
 
@@ -126,8 +129,8 @@ public sealed record Normalize(IReadOnlyList<float> Mean, IReadOnlyList<float> S
         var c = image.size(0);
         if (Mean.Count != c || Std.Count != c)
             throw new ArgumentException($"Normalize has {Mean.Count} means and {Std.Count} stds for an image of {c} channels");
-        using var mean = torch.tensor(Mean.ToArray(), c, 1, 1);
-        using var std = torch.tensor(Std.ToArray(), c, 1, 1);
+        using var mean = torch.tensor(Mean.ToArray(), [c, 1, 1]);
+        using var std = torch.tensor(Std.ToArray(), [c, 1, 1]);
         using var centred = image.sub(mean);
         return centred.div(std);
     }
@@ -149,7 +152,7 @@ public sealed record ToChannels(int Channels = 3) : IImageTransform
         if (Channels == 3 && c == 4) return image.narrow(0, 0, 3);
         if (Channels == 1 && c is 3 or 4)
         {
-            using var luma = torch.tensor(new[] { 0.299f, 0.587f, 0.114f }, 3, 1, 1);
+            using var luma = torch.tensor(new[] { 0.299f, 0.587f, 0.114f }, [3, 1, 1]);
             using var rgb = image.narrow(0, 0, 3);
             using var weighted = rgb.mul(luma);
             return weighted.sum([0L], keepdim: true);

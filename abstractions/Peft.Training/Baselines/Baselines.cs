@@ -2,8 +2,9 @@ using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
 using Peft.Configuration;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Training.Baselines;
 
@@ -34,9 +35,10 @@ public sealed class BaselineMethod : IPeftMethod
     private readonly BaselineKind _kind;
     private readonly Holder _module;
 
+    /// <summary>The module an adapter file saves: just the head, under <c>head.</c>.</summary>
     private sealed class Holder : nn.Module
     {
-        public Holder(ClassifierHead head) => RegisterModule("head", head);
+        public Holder(ClassifierHead head) : base("Baseline") => register_module("head", head);
     }
 
     public BaselineMethod(BaselineKind kind, IVisionBackbone backbone, int classes, BaselineOptions options)

@@ -1,6 +1,7 @@
 using Peft.Data;
-using Peft.Torch;
-using static Peft.Torch.torch;
+using TorchSharp;
+using DataLoader = Peft.Data.DataLoader;
+using static TorchSharp.torch;
 
 namespace Peft.Training.Data;
 
@@ -91,7 +92,7 @@ public sealed class InMemoryBatchSource : IBatchSource, IDisposable
     {
         if (samplesPerClass <= 0) return new RandomBatchSampler((int)labels.size(0), batchSize, shuffle, dropLast, seed);
         using var values = labels.to(int32);
-        return new ClassBalancedBatchSampler(values.data<int>(), Math.Max(1, batchSize / samplesPerClass), samplesPerClass, seed);
+        return new ClassBalancedBatchSampler(values.data<int>().ToArray(), Math.Max(1, batchSize / samplesPerClass), samplesPerClass, seed);
     }
 
     public int SampleCount { get; }

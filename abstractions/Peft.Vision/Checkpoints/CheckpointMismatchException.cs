@@ -1,21 +1,26 @@
 using System.Text;
-using static Peft.Torch.torch;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Vision.Checkpoints;
 
 /// <summary>A checkpoint key with a shape: the model's expected shape for a missing key, the file's for an unexpected one.</summary>
 public sealed record KeyShape(string Key, long[] Shape);
 
+/// <summary>A key whose shape differs between the model and the checkpoint.</summary>
+public sealed record SizeMismatch(string Key, long[] ExpectedShape, long[] FoundShape);
+
 /// <summary>
 /// A checkpoint that does not fit the model: every missing key, unexpected key and shape mismatch at once,
-/// in the checkpoint's own key names (Google's for an .npz), with shapes, naming the file. It extends what
-/// <see cref="nn.StateDictException"/> reports (reusing its <see cref="nn.SizeMismatch"/>) with the file and
-/// the shapes of missing and unexpected keys.
+/// in the checkpoint's own key names (Google's for an .npz), with shapes, naming the file: what PyTorch's
+/// load_state_dict reports (TorchSharp's does not compare shapes), plus the file and the shapes of missing and
+/// unexpected keys.
 /// </summary>
 public sealed class CheckpointMismatchException : Exception
 {
     public CheckpointMismatchException(string path, string model, IReadOnlyList<KeyShape> missing, IReadOnlyList<KeyShape> unexpected,
-        IReadOnlyList<nn.SizeMismatch> mismatches) : base(Describe(path, model, missing, unexpected, mismatches))
+        IReadOnlyList<SizeMismatch> mismatches) : base(Describe(path, model, missing, unexpected, mismatches))
     {
         Path = path;
         MissingKeys = missing;
@@ -26,10 +31,10 @@ public sealed class CheckpointMismatchException : Exception
     public string Path { get; }
     public IReadOnlyList<KeyShape> MissingKeys { get; }
     public IReadOnlyList<KeyShape> UnexpectedKeys { get; }
-    public IReadOnlyList<nn.SizeMismatch> SizeMismatches { get; }
+    public IReadOnlyList<SizeMismatch> SizeMismatches { get; }
 
     private static string Describe(string path, string model, IReadOnlyList<KeyShape> missing, IReadOnlyList<KeyShape> unexpected,
-        IReadOnlyList<nn.SizeMismatch> mismatches)
+        IReadOnlyList<SizeMismatch> mismatches)
     {
         var sb = new StringBuilder($"checkpoint '{path}' does not fit {model}:");
         foreach (var m in missing) sb.Append($"\n\tmissing key \"{m.Key}\": the model expects {Shape(m.Shape)}");
@@ -53,7 +58,7 @@ public sealed class CheckpointMismatchException : Exception
         var unexpected = found.Where(f => !expected.ContainsKey(f.Key)).Select(f => new KeyShape(f.Key, f.Value)).ToList();
         var mismatches = expected
             .Where(e => found.TryGetValue(e.Key, out var shape) && !shape.SequenceEqual(e.Value) && accepts?.Invoke(e.Key, shape) != true)
-            .Select(e => new nn.SizeMismatch(e.Key, e.Value, found[e.Key]))
+            .Select(e => new SizeMismatch(e.Key, e.Value, found[e.Key]))
             .ToList();
         if (missing.Count + unexpected.Count + mismatches.Count > 0)
             throw new CheckpointMismatchException(path, model, missing, unexpected, mismatches);

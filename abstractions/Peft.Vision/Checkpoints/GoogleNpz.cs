@@ -1,7 +1,8 @@
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using Peft.Torch.Formats;
-using static Peft.Torch.torch;
+using Peft.Engine.Formats;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Vision.Checkpoints;
 
@@ -42,7 +43,7 @@ internal static class GoogleNpz
     {
         using var npz = Npz.Open(path);
         if (npz.Names.Count == 0)
-            throw new InvalidDataException($"{path}: a zip without .npy arrays, not a NumPy .npz (a PyTorch .pth is a zip too: convert it to safetensors)");
+            throw new InvalidDataException($"{path}: a zip without .npy arrays, not a NumPy .npz (nor a torch.save file, which holds a data.pkl)");
         var layout = Layout.Detect(npz);
         var rules = Rules(spec, layout).ToList();
 

@@ -1,6 +1,7 @@
-using Peft.Torch;
-using static Peft.Torch.torch;
-using F = Peft.Torch.torch.nn.functional;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
 
 namespace Peft.Vision.Checkpoints;
 
@@ -31,13 +32,13 @@ public static class PositionEmbedding
     {
         var dim = (int)posEmbed.size(-1);
         var old = GridOf(posEmbed.shape, dim, prefixTokens)
-            ?? throw new ArgumentException($"position embedding {posEmbed.ShapeString} is not (1, {prefixTokens} + g², D)", nameof(posEmbed));
+            ?? throw new ArgumentException($"position embedding [{string.Join(", ", posEmbed.shape)}] is not (1, {prefixTokens} + g², D)", nameof(posEmbed));
         using var table = posEmbed.to(float32);
         using var prefix = table.narrow(1, 0, prefixTokens);
         using var cells = table.narrow(1, prefixTokens, (long)old * old);
         using var rows = cells.reshape(1, old, old, dim);
         using var image = rows.permute(0, 3, 1, 2);                                   // (1, D, g, g)
-        using var resized = F.interpolate_bilinear(image, grid, grid, align_corners: true);
+        using var resized = F.interpolate(image, size: [grid, grid], mode: InterpolationMode.Bilinear, align_corners: true);
         using var back = resized.permute(0, 2, 3, 1);                                 // (1, g', g', D)
         using var tokens = back.reshape(1, (long)grid * grid, dim);
         return cat([prefix, tokens], 1);
@@ -77,6 +78,6 @@ public static class PositionEmbedding
                 row[3 * quarter + k] = (float)Math.Cos(ac);
             }
         }
-        return tensor(values, 1, 1 + grid * grid, dim);
+        return tensor(values, [1, 1 + grid * grid, dim]);
     }
 }

@@ -1,8 +1,10 @@
+using System.IO.Compression;
 using System.Text.Json;
 using Peft.Abstractions.Backbone;
-using Peft.Torch;
-using Peft.Torch.Formats;
-using static Peft.Torch.torch;
+using Peft.Engine.Formats;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Vision.Checkpoints;
 
@@ -13,6 +15,9 @@ public enum CheckpointFormat
 
     /// <summary>Google's Flax ViT release as NumPy .npz (VPT's backbones).</summary>
     GoogleNpz,
+
+    /// <summary>An official PyTorch checkpoint (torch.save zip: MAE .pth, MoCo v3 .pth.tar, timm pytorch_model.bin).</summary>
+    PyTorch,
 }
 
 /// <summary>What a load did besides copying tensors, for the run's log.</summary>
@@ -32,13 +37,14 @@ public static class VitCheckpoints
     private const string SpecKey = "peft.spec", KindKey = "peft.kind", IdentityKey = "peft.identity";
 
     /// <summary>
-    /// Loads a checkpoint, chosen by content (a zip is an .npz, an 8-byte length and JSON are safetensors), into
+    /// Loads a checkpoint, chosen by content (a zip of .npy arrays is an .npz, a zip with data.pkl a torch.save file, an
+    /// 8-byte length and JSON are safetensors), into
     /// <paramref name="vit"/>: keys are converted to timm's, keys that are not the backbone's are dropped, the
     /// position embedding is resampled when its grid differs (or built for MoCo v3 when absent), then every
     /// key and shape is checked strictly before anything is copied.
     /// </summary>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or misshapen keys, all listed at once.</exception>
-    /// <exception cref="InvalidDataException">The file is neither safetensors nor .npz, or is corrupt.</exception>
+    /// <exception cref="InvalidDataException">The file is not a checkpoint format read here, or is corrupt, or its pickle is unsafe.</exception>
     public static CheckpointLoad Load(VisionTransformer vit, string path, BackboneKind kind)
     {
         using var scope = NewDisposeScope();
@@ -46,14 +52,17 @@ public static class VitCheckpoints
         var model = $"{nameof(VisionTransformer)} ({spec}) as a {Name(kind)} backbone";
         var format = DetectFormat(path);
         List<string> ignored = [];
-        var state = format == CheckpointFormat.GoogleNpz
-            ? GoogleNpz.Read(path, spec, model, ignored)
-            : ReadSafeTensors(path, kind, ignored);
+        var state = format switch
+        {
+            CheckpointFormat.GoogleNpz => GoogleNpz.Read(path, spec, model, ignored),
+            CheckpointFormat.PyTorch => BackboneKeys(path, PyTorchCheckpoint.Read(path), kind, ignored),
+            _ => ReadSafeTensors(path, kind, ignored),
+        };
 
         var sinCos = kind == BackboneKind.Moco && !state.ContainsKey("pos_embed");
         if (sinCos) state["pos_embed"] = PositionEmbedding.SinCos2d(spec.Grid, spec.Dim);
 
-        using var target = vit.state_dict();
+        var target = vit.state_dict(); // the module's own tensors: not disposed here
         CheckpointMismatchException.ThrowIfMismatched(path, model,
             expected: target.ToDictionary(t => t.Key, t => t.Value.shape),
             found: state.ToDictionary(s => s.Key, s => s.Value.shape),
@@ -71,8 +80,7 @@ public static class VitCheckpoints
     /// <summary>Writes the ViT's weights as safetensors with timm's keys; the metadata records spec, kind and identity.</summary>
     public static void Save(VisionTransformer vit, string path)
     {
-        using var state = vit.state_dict();
-        SafeTensors.Save(path, state, new Dictionary<string, string>
+        SafeTensors.Save(path, vit.state_dict(), new Dictionary<string, string>
         {
             ["format"] = "pt",                                 // what timm and transformers write
             [SpecKey] = JsonSerializer.Serialize(vit.Spec),
@@ -88,36 +96,49 @@ public static class VitCheckpoints
         return reader.Metadata.TryGetValue(SpecKey, out var json) ? JsonSerializer.Deserialize<VitSpec>(json) : null;
     }
 
-    /// <summary>The format of a checkpoint file, from its first bytes.</summary>
+    /// <summary>The format of a checkpoint file, from its first bytes (and, for a zip, what it holds).</summary>
     public static CheckpointFormat DetectFormat(string path)
     {
         Span<byte> head = stackalloc byte[9];
         int read;
         using (var stream = File.OpenRead(path)) read = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
-        if (read >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8)) return CheckpointFormat.GoogleNpz;
+        if (read >= 4 && head[..4].SequenceEqual("PK\x03\x04"u8))
+        {
+            using var zip = ZipFile.OpenRead(path);
+            return PyTorchCheckpoint.IsTorchZip(zip) ? CheckpointFormat.PyTorch : CheckpointFormat.GoogleNpz;
+        }
         if (read == head.Length && head[8] == (byte)'{') return CheckpointFormat.SafeTensors;
-        throw new InvalidDataException(
-            $"{path}: neither safetensors nor a NumPy .npz. PyTorch pickles (.pth, .bin) are not read, since loading one runs code: "
-            + "convert them with safetensors.torch.save_file.");
+        if (read > 0 && head[0] == 0x80) return CheckpointFormat.PyTorch; // a legacy torch.save pickle: its reader says how to re-save it
+        throw new InvalidDataException($"{path}: not a checkpoint read here (safetensors, Google .npz, or a torch.save .pth/.bin file)");
     }
 
     /// <summary>A safetensors file's tensors under timm's keys: wrapper prefixes stripped, keys that are not the backbone's dropped.</summary>
     private static Dictionary<string, Tensor> ReadSafeTensors(string path, BackboneKind kind, List<string> ignored)
     {
         using var reader = SafeTensors.Open(path);
+        return BackboneKeys(path, reader.Names.ToDictionary(n => n, n => reader.Load(n)), kind, ignored);
+    }
+
+    /// <summary>
+    /// A checkpoint's tensors under timm's keys: wrapper prefixes stripped, keys that are not the backbone's dropped
+    /// (and disposed) and listed in <paramref name="ignored"/>.
+    /// </summary>
+    private static Dictionary<string, Tensor> BackboneKeys(string path, Dictionary<string, Tensor> tensors, BackboneKind kind, List<string> ignored)
+    {
         var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         var origin = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var name in reader.Names)
+        foreach (var (name, tensor) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             var key = StripWrappers(name);
             if (!IsBackbone(key, kind))
             {
                 ignored.Add(name);
+                tensor.Dispose();
                 continue;
             }
             if (!origin.TryAdd(key, name))
                 throw new InvalidDataException($"{path}: '{origin[key]}' and '{name}' both name the backbone's '{key}'");
-            state[key] = reader.Load(name);
+            state[key] = tensor;
         }
         return state;
     }

@@ -28,6 +28,9 @@ public sealed partial record SpeedBenchOptions
     [Range(0, 1024), Description("libtorch threads on both sides; 0: every core.")]
     public int Threads { get; init; }
 
+    [Description("Also measure PyTorch with OpenBLAS as it detects the CPU, when that is not the CPU's own kernel (slow: 3–4× on a misdetected CPU).")]
+    public bool TorchOutOfBox { get; init; } = true;
+
     [Required, Description("Python with Debian's python3-torch, for the PyTorch side.")]
     public string Python { get; init; } = "/usr/bin/python3";
 

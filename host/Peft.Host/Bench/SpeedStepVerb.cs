@@ -8,10 +8,12 @@ using Peft.Data;
 using Peft.Host.Hosting;
 using Peft.Host.Plugins;
 using Peft.Host.Verbs;
-using Peft.Torch;
 using Peft.Training;
 using Peft.Vision;
 using Serilog;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Host.Bench;
 
@@ -59,7 +61,7 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
         var (entry, methodOptions, recipe) = job.ResolveMethod();
         var label = options.Method;
         var spec = VitSpec.Preset(options.Model);
-        torch.manual_seed((ulong)job.Run.Seed);
+        torch.manual_seed((long)job.Run.Seed);
         using var vit = new VisionTransformer(spec, BackboneKind.Supervised);
         vit.eval();
 
@@ -87,14 +89,11 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
             label, spec, options.WarmupSteps, options.Steps, options.EvalSteps, batch, torch.get_num_threads());
         var result = trainer.Run(clock, cancellationToken);
 
-        var host = EngineDiagnostics.HostAllocatorCounters();
-        Log.Information("Host allocator: {Hits} blocks reused, {Misses} allocated, {Released:F0} MiB recycled, peak {Peak:F0} MiB lent",
-            host.Hits, host.Misses, host.ReleasedBytes / 1048576.0, host.PeakLiveBytes / 1048576.0);
         var trainSteps = clock.TrainSteps.Skip(options.WarmupSteps).Where(double.IsFinite).ToList();
         var evalSteps = clock.EvalSteps.Skip(1).Where(double.IsFinite).ToList();
         var measurement = new StepMeasurement
         {
-            Framework = $"peft (libtorch {torch.__version__})", Model = options.Model, Method = label, Batch = batch, Threads = torch.get_num_threads(),
+            Framework = $"peft (TorchSharp {Peft.Engine.TorchEngine.TorchSharpVersion}, libtorch {torch.__version__})", Model = options.Model, Method = label, Batch = batch, Threads = torch.get_num_threads(),
             TrainStepSeconds = Median(trainSteps), EvalStepSeconds = Median(evalSteps),
             TrainImagesPerSecond = batch / Median(trainSteps), EvalImagesPerSecond = batch / Median(evalSteps),
             PeakResidentBytes = clock.PeakAfterEvaluation, TrainableParameters = result.TrainableParameters, DataWaitShare = result.DataWaitShare,

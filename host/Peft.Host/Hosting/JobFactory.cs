@@ -9,8 +9,9 @@ using Peft.Host.Plugins;
 using Peft.Training;
 using Peft.Training.Data;
 using Peft.Vision;
-using Peft.Torch;
 using Peft.Vision.Checkpoints;
+using TorchSharp;
+using static TorchSharp.torch;
 
 namespace Peft.Host.Hosting;
 
@@ -28,7 +29,7 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
     public VisionTransformer CreateBackbone(Serilog.ILogger log)
     {
         var kind = Enum.Parse<BackboneKind>(Backbone.Kind, ignoreCase: true);
-        torch.manual_seed((ulong)Run.Seed);
+        torch.manual_seed((long)Run.Seed);
         var vit = new VisionTransformer(VitSpec.From(Backbone), kind);
         if (Backbone.Checkpoint is { Length: > 0 } path)
         {
@@ -46,7 +47,7 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
 
     public static TaskData LoadTask(DataOptions data, int seed)
     {
-        var decoder = LibtorchImageDecoder.AllFormats;
+        var decoder = new NetpbmDecoder(new SkiaImageDecoder(data.MaxImagePixels));
         IImageDataset train, test;
         IImageDataset? val = null;
         switch (data.Format)

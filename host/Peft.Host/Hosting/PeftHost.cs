@@ -4,8 +4,11 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Peft.Host.Plugins;
 using Peft.Host.Verbs;
-using Peft.Torch;
+using Peft.Engine;
 using Serilog;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Host.Hosting;
 
@@ -154,9 +157,10 @@ public static class PeftHost
         }
     }
 
-    /// <summary>Run:Threads (0 = all cores) applies to libtorch before any verb runs.</summary>
+    /// <summary>Loads the engine (its real error if it cannot be), then Run:Threads (0 = all cores) applies to libtorch before any verb runs.</summary>
     private static void ApplyEngineSettings(IConfiguration configuration)
     {
+        TorchEngine.EnsureLoaded();
         var run = Peft.Configuration.HyperParameters.Load<Peft.Abstractions.Options.RunOptions>(configuration).GetValueOrThrow();
         torch.set_num_threads(run.Threads > 0 ? run.Threads : Environment.ProcessorCount);
     }

@@ -1,4 +1,5 @@
 using System.Reflection;
+using McMaster.NETCore.Plugins;
 using Peft.Abstractions.Methods;
 using Peft.Configuration;
 
@@ -13,7 +14,9 @@ public sealed record PluginProblem(string Plugin, string Message);
 /// <summary>
 /// Every method the host knows: the built-in baselines and the factories found in plugin folders.
 /// A plugin folder holds one folder per plugin (`Name/Name.dll` with its .deps.json, built with
-/// EnableDynamicLoading), each loaded into its own <see cref="PluginLoadContext"/>.
+/// EnableDynamicLoading), each loaded by McMaster.NETCore.Plugins into a load context of its own: the
+/// contracts, TorchSharp and Microsoft.Extensions.* come from the host (one type on both sides), the
+/// plugin's other dependencies and native libraries from its folder.
 /// </summary>
 public sealed class MethodCatalog
 {
@@ -25,6 +28,13 @@ public sealed class MethodCatalog
 
     /// <summary>The contracts version plugins must be built against (major.minor of Peft.Abstractions).</summary>
     public static Version ContractsVersion => typeof(IMethodFactory).Assembly.GetName().Version!;
+
+    /// <summary>Types whose assemblies a plugin must share with the host.</summary>
+    public static readonly Type[] SharedTypes =
+    [
+        typeof(IMethodFactory), typeof(IHyperParameters), typeof(TorchSharp.torch),
+        typeof(Microsoft.Extensions.Configuration.IConfiguration),
+    ];
 
     public static MethodCatalog Discover(IEnumerable<Assembly> builtIn, IEnumerable<string> pluginFolders)
     {
@@ -52,8 +62,9 @@ public sealed class MethodCatalog
         }
         try
         {
-            var context = new PluginLoadContext(main);
-            var assembly = context.LoadFromAssemblyPath(main);
+            // PreferSharedTypes: any assembly the host has (its Microsoft.Extensions.*, System.*) is the host's copy.
+            var loader = PluginLoader.CreateFromAssemblyFile(main, SharedTypes, config => config.PreferSharedTypes = true);
+            var assembly = loader.LoadDefaultAssembly();
             CheckContracts(assembly, name);
             AddFactories(assembly, $"plugin {name}");
         }

@@ -32,7 +32,7 @@ public sealed class EvalVerb(IConfiguration configuration, MethodCatalog methods
             Log.Warning("Backbone identity {Found} differs from the adapter's {Expected}", vit.Identity, manifest.BackboneIdentity);
         var task = job.LoadTask();
         using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
-        RunDirectory.ApplyAdapter(tensors, method, Trainables.Of(method, vit));
+        RunDirectory.ApplyAdapter(tensors, method, Trainables.Of(method, vit), adapterPath);
         foreach (var t in tensors.Values) t.Dispose();
 
         var trainer = new Trainer(new TrainerSetup

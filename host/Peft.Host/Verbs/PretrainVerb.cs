@@ -6,12 +6,14 @@ using Peft.Abstractions.Options;
 using Peft.Configuration;
 using Peft.Host.Hosting;
 using Peft.Host.Plugins;
-using Peft.Torch;
 using Peft.Training;
 using Peft.Training.Baselines;
 using Peft.Vision;
 using Peft.Vision.Checkpoints;
 using Serilog;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
 
 namespace Peft.Host.Verbs;
 
@@ -38,7 +40,7 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
             return Task.FromResult(ExitCodes.Success);
         }
 
-        torch.manual_seed((ulong)job.Run.Seed);
+        torch.manual_seed((long)job.Run.Seed);
         using var vit = new VisionTransformer(VitSpec.From(shape), BackboneKind.Supervised, options.DropRate);
         var task = JobFactory.LoadTask(data, job.Run.Seed);
         Log.Information("Pre-training {Spec} on {Count} images of {Classes} classes for {Epochs} epochs", vit.Spec, task.Train.Count,
