@@ -17,7 +17,7 @@ namespace Peft.Host.Bench;
 /// <summary>
 /// `peft bench plain`: the same training step as `peft bench step`, written as a plain TorchSharp loop with no host,
 /// no hooks, no trainer and no data pipeline: a functional ViT over a dictionary of weights (the shape of
-/// tests/reference/speed_reference.py), one dispose scope per step, one reused random batch, TorchSharp's SGD. The
+/// tests/reference/speed_reference.py) with the same fused attention as Peft's ViT, one dispose scope per step, one reused random batch, TorchSharp's SGD. The
 /// difference to Peft's step is the framework's overhead. Methods: linear, full, bias, vpt-shallow, vpt-deep.
 /// </summary>
 public sealed class PlainStepVerb(IConfiguration configuration) : IVerb
@@ -161,8 +161,7 @@ public sealed class PlainStepVerb(IConfiguration configuration) : IVerb
             long t = x.size(1);
             var h = F.layer_norm(x, [dim], w[p + "norm1.weight"], w[p + "norm1.bias"], 1e-6);
             var qkv = F.linear(h, w[p + "attn.qkv.weight"], w[p + "attn.qkv.bias"]).view(b, t, 3, heads, dim / heads).permute(2, 0, 3, 1, 4);
-            var attn = F.softmax(qkv[0].matmul(qkv[1].transpose(-2, -1)).mul(1.0 / Math.Sqrt(dim / heads)), -1);
-            var merged = attn.matmul(qkv[2]).transpose(1, 2).reshape(b, t, dim);
+            var merged = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2]).transpose(1, 2).reshape(b, t, dim);
             x = x.add(F.linear(merged, w[p + "attn.proj.weight"], w[p + "attn.proj.bias"]));
             var m = F.layer_norm(x, [dim], w[p + "norm2.weight"], w[p + "norm2.bias"], 1e-6);
             m = F.linear(F.gelu(F.linear(m, w[p + "mlp.fc1.weight"], w[p + "mlp.fc1.bias"])), w[p + "mlp.fc2.weight"], w[p + "mlp.fc2.bias"]);

@@ -44,23 +44,37 @@ public sealed record SpeedRow(string Model, string Method, StepMeasurement Peft,
 /// </summary>
 public sealed record BlasKernels(string Detected, string? Tuned, string? CoreType)
 {
-    /// <summary>Asks OpenBLAS (OPENBLAS_VERBOSE=2) which core it detects, and which it uses with the CPU's family forced.</summary>
+    /// <summary>
+    /// Asks OpenBLAS (OPENBLAS_VERBOSE=2) which core it detects; when that core's instruction set is below the CPU's
+    /// (the generic Prescott kernel on an AVX-512 Xeon), also which it runs with the CPU's family forced.
+    /// </summary>
     public static async Task<BlasKernels> Probe(string python, string logDir, CancellationToken ct)
     {
         var detected = await Core(python, null, Path.Combine(logDir, "openblas-detected.log"), ct);
-        var family = CpuFamily();
-        if (family is null || string.Equals(detected, family, StringComparison.OrdinalIgnoreCase)) return new(detected, null, null);
+        var (family, level) = CpuFamily();
+        if (family is null || Level(detected) >= level) return new(detected, null, null);
         var tuned = await Core(python, family, Path.Combine(logDir, "openblas-tuned.log"), ct);
         return new(detected, tuned, family);
     }
 
-    /// <summary>The OpenBLAS core name of this CPU's instruction set: AVX-512 with BF16 is Cooper Lake's, AVX-512 Skylake-X's, AVX2 Haswell's.</summary>
-    private static string? CpuFamily()
+    /// <summary>The vector instruction set of an OpenBLAS x86 kernel: 1 SSE, 2 AVX, 3 AVX2, 4 AVX-512 (0: unknown).</summary>
+    private static int Level(string core) => core.ToLowerInvariant() switch
+    {
+        "prescott" or "core2" or "penryn" or "dunnington" or "nehalem" or "atom" or "opteron" or "barcelona" or "bobcat" => 1,
+        "sandybridge" or "bulldozer" or "piledriver" or "steamroller" or "excavator" => 2,
+        "haswell" or "zen" or "skylake" => 3,
+        "skylakex" or "cooperlake" or "sapphirerapids" => 4,
+        _ => 0,
+    };
+
+    /// <summary>The OpenBLAS core of this CPU's instruction set: AVX-512 with BF16 is Cooper Lake's, AVX-512 Skylake-X's, AVX2 Haswell's.</summary>
+    private static (string? Family, int Level) CpuFamily()
     {
         const string cpuinfo = "/proc/cpuinfo";
-        if (!File.Exists(cpuinfo)) return null;
+        if (!File.Exists(cpuinfo)) return (null, 0);
         var flags = File.ReadLines(cpuinfo).FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(' ').ToHashSet() ?? [];
-        return flags.Contains("avx512_bf16") ? "Cooperlake" : flags.Contains("avx512f") ? "SkylakeX" : flags.Contains("avx2") ? "Haswell" : null;
+        return flags.Contains("avx512_bf16") ? ("Cooperlake", 4) : flags.Contains("avx512f") ? ("SkylakeX", 4)
+            : flags.Contains("avx2") ? ("Haswell", 3) : (null, 0);
     }
 
     private static async Task<string> Core(string python, string? coreType, string log, CancellationToken ct)
@@ -234,7 +248,7 @@ public static class SpeedReport
     public static string Json(IReadOnlyList<SpeedRow> rows, Context c) => JsonSerializer.Serialize(new
     {
         benchmark = "speed and memory against PyTorch eager and a plain TorchSharp loop", generated = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
-        elapsedSeconds = c.Elapsed.TotalSeconds, threads = c.Threads, gemmPeakGflops = c.GemmPeakGflops, engine = c.Engine,
+        elapsedSeconds = c.Elapsed.TotalSeconds, cpu = CpuName(), threads = c.Threads, gemmPeakGflops = c.GemmPeakGflops, engine = c.Engine,
         pytorchBlas = new { detected = c.Blas.Detected, coreType = c.Blas.CoreType, tuned = c.Blas.Tuned }, hostMemory = c.HostMemory,
         options = new { c.Options.BatchSize, c.Options.Steps, c.Options.WarmupSteps, c.Options.EvalSteps },
         rows = rows.Select(r => new
@@ -265,7 +279,7 @@ public static class SpeedReport
         md.AppendLine();
         md.AppendLine("    bash scripts/bench.sh speed");
         md.AppendLine();
-        md.AppendLine($"on {Environment.ProcessorCount} cores in {c.Elapsed:hh\\:mm\\:ss}. Raw figures: [speed.json](speed.json).");
+        md.AppendLine($"on {Environment.ProcessorCount} cores of {CpuName()} in {c.Elapsed:hh\\:mm\\:ss}. Raw figures: [speed.json](speed.json).");
         md.AppendLine();
         md.AppendLine($"- **Peft**: {c.Engine}; host memory: {c.HostMemory}. **Plain TorchSharp**: the same step without Peft (`peft bench plain`: " +
                       "a functional ViT over a dictionary of weights, one dispose scope per step, TorchSharp's SGD, no hooks, trainer or data " +
@@ -344,6 +358,18 @@ public static class SpeedReport
         md.AppendLine();
         md.AppendLine("![training throughput, Peft, PyTorch and plain TorchSharp](speed.svg)");
         return md.ToString();
+    }
+
+    /// <summary>The CPU's model name and widest vector extension, from /proc/cpuinfo.</summary>
+    public static string CpuName()
+    {
+        const string cpuinfo = "/proc/cpuinfo";
+        if (!File.Exists(cpuinfo)) return "an unknown CPU";
+        var lines = File.ReadLines(cpuinfo).ToList();
+        var name = lines.FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "an unknown CPU";
+        var flags = lines.FirstOrDefault(l => l.StartsWith("flags", StringComparison.Ordinal))?.Split(' ').ToHashSet() ?? [];
+        var vector = flags.Contains("avx512f") ? "AVX-512" + (flags.Contains("avx512_bf16") ? " with BF16" : "") : flags.Contains("avx2") ? "AVX2" : "no AVX2";
+        return $"{name} ({vector})";
     }
 
     private static double GeoMean(IEnumerable<double> values) => Math.Exp(values.ToList().Average(Math.Log));
