@@ -8,8 +8,8 @@ namespace Peft.Configuration;
 public sealed record ConfigIssue(string Path, string Rule, string? Found, string Message)
 {
     /// <summary>A value that cannot be converted: <c>X must be an integer (found 'abc')</c>.</summary>
-    public static ConfigIssue InvalidType(string path, string expectation, string found) =>
-        new(path, ConfigRules.Type, found, $"{path} must be {expectation} (found {found})");
+    public static ConfigIssue InvalidType(string path, string expectation, string found, string? suggestion = null) =>
+        new(path, ConfigRules.Type, found, $"{path} must be {expectation} (found {found})" + (suggestion is null ? "" : $"; did you mean {suggestion}?"));
 
     /// <summary>A number outside its range: <c>X must be between 1 and 1000 (found 0)</c>.</summary>
     public static ConfigIssue OutOfRange(string path, string minimum, string maximum, string found) =>

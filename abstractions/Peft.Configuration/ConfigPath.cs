@@ -18,7 +18,7 @@ public static class ConfigFormat
 {
     /// <summary>
     /// Strings are quoted (<c>'abc'</c>), numbers use the invariant culture (floating point round-trips),
-    /// booleans are <c>true</c>/<c>false</c>, enums use their name, collections are <c>[a, b]</c>.
+    /// booleans are <c>true</c>/<c>false</c>, enums their name in lower case (as configuration writes it), collections are <c>[a, b]</c>.
     /// </summary>
     public static string Value(object? value) => value switch
     {
@@ -28,7 +28,8 @@ public static class ConfigFormat
         char character => Quote(character.ToString()),
         double number => number.ToString("R", CultureInfo.InvariantCulture),
         float number => number.ToString("R", CultureInfo.InvariantCulture),
-        IFormattable formattable and not Enum => formattable.ToString(null, CultureInfo.InvariantCulture),
+        Enum member => member.ToString().ToLowerInvariant(),
+        IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
         IEnumerable items => "[" + string.Join(", ", items.Cast<object?>().Select(Value)) + "]",
         _ => value.ToString() ?? "",
     };

@@ -120,7 +120,7 @@ public sealed class SectionReader
             }
             else
             {
-                _issues.Add(ConfigIssue.InvalidType(ConfigPath.Combine(path, i), parser.Expectation, ConfigFormat.Quote(parts[i])));
+                _issues.Add(ConfigIssue.InvalidType(ConfigPath.Combine(path, i), parser.Expectation, ConfigFormat.Quote(parts[i]), parser.Suggest(parts[i])));
             }
         }
 
@@ -159,7 +159,7 @@ public sealed class SectionReader
                 return true;
             }
 
-            _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, ConfigFormat.Quote(text)));
+            _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, ConfigFormat.Quote(text), parser.Suggest(text)));
         }
         else if (child.GetChildren().Any())
         {

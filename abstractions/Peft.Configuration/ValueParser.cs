@@ -9,13 +9,17 @@ public delegate bool TryParseValue<T>(string text, out T value);
 /// <summary>Converts configuration text to <typeparamref name="T"/> and says what it expects when it cannot.</summary>
 /// <param name="expectation">Completes "X must be ...", e.g. <c>an integer</c>.</param>
 /// <param name="tryParse">The conversion.</param>
-public sealed class ValueParser<T>(string expectation, TryParseValue<T> tryParse)
+/// <param name="suggest">For a fixed set of names: the nearest one to a value that is none of them.</param>
+public sealed class ValueParser<T>(string expectation, TryParseValue<T> tryParse, Func<string, string?>? suggest = null)
 {
     /// <summary>Completes "X must be ...", e.g. <c>an integer</c> or <c>one of Linear, Cosine</c>.</summary>
     public string Expectation { get; } = expectation;
 
     /// <summary>Converts <paramref name="text"/>; <see langword="false"/> when it is not a valid value.</summary>
     public bool TryParse(string text, out T value) => tryParse(text, out value);
+
+    /// <summary>A near-miss suggestion for a value that does not parse, or <see langword="null"/>.</summary>
+    public string? Suggest(string text) => suggest?.Invoke(text);
 }
 
 /// <summary>The parsers generated code uses for each supported scalar type. All use the invariant culture.</summary>
@@ -75,15 +79,21 @@ public static class ValueParsers
     public static ValueParser<decimal> Decimal { get; } = Number<decimal>("a number", NumberStyles.Number);
 
     /// <summary>An enum given by member name, ignoring case. The members are listed by generated code, not reflected.</summary>
+    /// <remarks>
+    /// Names are written in lower case (<c>adamw</c>, <c>imagefolder</c>) and matched ignoring case, '-' and '_', so
+    /// <c>AdamW</c>, <c>mean-patch</c> and <c>mean_patch</c> all name their member.
+    /// </remarks>
     public static ValueParser<T> Enum<T>(params (string Name, T Value)[] members)
         where T : struct, Enum
     {
-        var expectation = "one of " + string.Join(", ", members.Select(member => member.Name));
+        static string Key(string name) => name.Trim().Replace("-", "", StringComparison.Ordinal).Replace("_", "", StringComparison.Ordinal).ToLowerInvariant();
+        var names = members.Select(member => member.Name.ToLowerInvariant()).ToArray();
+        var expectation = "one of " + string.Join(", ", names);
         return new ValueParser<T>(expectation, (string text, out T value) =>
         {
             foreach (var member in members)
             {
-                if (string.Equals(member.Name, text.Trim(), StringComparison.OrdinalIgnoreCase))
+                if (Key(member.Name) == Key(text))
                 {
                     value = member.Value;
                     return true;
@@ -92,7 +102,7 @@ public static class ValueParsers
 
             value = default;
             return false;
-        });
+        }, text => DidYouMean.Suggest(text.Trim(), names));
     }
 
     private static ValueParser<T> Number<T>(string expectation, NumberStyles styles)

@@ -101,7 +101,7 @@ internal static class Constants
         error = member is null ? $"{Show(value)} is not a member of '{enumType.Name}'" : null;
         return member is null
             ? null
-            : new ConstantModel($"global::{enumType.ToDisplayString()}.{member.Name}", Json(member.Name), member.Name);
+            : new ConstantModel($"global::{enumType.ToDisplayString()}.{member.Name}", Json(member.Name.ToLowerInvariant()), member.Name.ToLowerInvariant());
     }
 
     /// <summary>

@@ -310,7 +310,7 @@ internal sealed class Emitter
 
         var allowed = !property.AllowedValues.IsEmpty
             ? property.AllowedValues.Select(value => value.Json)
-            : property.EnumMembers.Select(Constants.Json);
+            : property.EnumMembers.Select(member => Constants.Json(member.ToLowerInvariant()));
         if (allowed.Any())
         {
             json.Append(",\"enum\":[").Append(string.Join(",", scalarIsNullable ? allowed.Append("null") : allowed)).Append(']');
@@ -344,7 +344,7 @@ internal sealed class Emitter
         }
         else if (!property.EnumMembers.IsEmpty)
         {
-            parts.Add("one of " + string.Join(", ", property.EnumMembers));
+            parts.Add("one of " + string.Join(", ", property.EnumMembers.Select(member => member.ToLowerInvariant())));
         }
 
         return parts.Count == 0 ? null : string.Join("; ", parts);

@@ -7,20 +7,17 @@ namespace Peft.Plugins.DaVpt;
 [PeftMethod("davpt")]
 public sealed class DaVptFactory() : DaVptFactoryBase(plus: false)
 {
-    public override string Name => "davpt";
     public override string Description => "DA-VPT (Ren et al., 2025): deep prompts guided as class-cluster proxies by Proxy-Anchor losses.";
 }
 
 [PeftMethod("davpt+")]
 public sealed class DaVptPlusFactory() : DaVptFactoryBase(plus: true)
 {
-    public override string Name => "davpt+";
     public override string Description => "DA-VPT+ : DA-VPT plus tuning of every block's key/value biases and the CLS token.";
 }
 
 public abstract class DaVptFactoryBase(bool plus) : IMethodFactory
 {
-    public abstract string Name { get; }
     public abstract string Description { get; }
     public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<DaVptOptions>();
 
@@ -28,10 +25,10 @@ public abstract class DaVptFactoryBase(bool plus) : IMethodFactory
     /// The released recipe (vapt_davpt.md §2c): AdamW, warm-up + cosine stepped per iteration, 100 epochs,
     /// gradient clipping by value 10, a large separate head weight decay, lr used as given.
     /// </summary>
-    public TrainerOptions DefaultRecipe(IHyperParameters options) => new()
+    public TrainerOptions DefaultRecipe() => new()
     {
-        Optimizer = "adamw", BaseLr = 1e-3, ScaleLrByBatch = false, WeightDecay = 0.05, HeadWeightDecay = 3, Epochs = 100,
-        WarmupEpochs = 10, ScheduleUnit = "step", ClipGradValue = 10,
+        Optimizer = OptimizerKind.AdamW, BaseLr = 1e-3, ScaleLrByBatch = false, WeightDecay = 0.05, HeadWeightDecay = 3, Epochs = 100,
+        WarmupEpochs = 10, ScheduleUnit = ScheduleUnit.Step, ClipGradValue = 10,
     };
 
     public IPeftMethod Create(MethodContext context) =>

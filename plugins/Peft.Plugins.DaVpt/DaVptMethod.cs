@@ -156,7 +156,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         {
             var features = trace.Blocks[l];
             var proxies = F.normalize(_prompts[l].squeeze(0), dim: 1).mul(_options.Rho);
-            var tokenAnchor = _options.TokenAnchor == "attention"
+            var tokenAnchor = _options.TokenAnchor == TokenAnchor.Attention
                 // The attention output (heads concatenated, before W_O) at the sample's own prompt position.
                 ? features.AttentionOutput!.gather(1, mapped.add(1).view(-1, 1, 1).expand(labels.size(0), 1, features.AttentionOutput.size(2))).squeeze(1)
                 // The released code's anchor: the mean block-input patch token.

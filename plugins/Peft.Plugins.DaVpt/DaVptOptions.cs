@@ -2,6 +2,16 @@ using Peft.Configuration;
 
 namespace Peft.Plugins.DaVpt;
 
+/// <summary>The token term's anchor of a sample.</summary>
+public enum TokenAnchor
+{
+    /// <summary>The attention output (heads concatenated, before the projection) at the sample's mapped prompt: the paper's Eq. 6.</summary>
+    Attention,
+
+    /// <summary>The mean of the block-input patch tokens: what the released code computes.</summary>
+    MeanPatch,
+}
+
 [HyperParameters("Method:Options")]
 [Description("DA-VPT (Ren et al., CVPR 2025): deep prompts whose guided layers double as class-cluster proxies, trained with Proxy-Anchor losses.")]
 public sealed partial record DaVptOptions
@@ -30,9 +40,8 @@ public sealed partial record DaVptOptions
     [Range(0, 100), Description("Weight λ of the CLS–prompt term.")]
     public double Lambda { get; init; } = 0.05;
 
-    [AllowedValues("attention", "meanpatch"),
-     Description("Token anchor: the attention output at the sample's prompt (paper), or the mean block-input patch token (released code).")]
-    public string TokenAnchor { get; init; } = "attention";
+    [Description("Token anchor: the attention output at the sample's prompt (paper), or the mean block-input patch token (released code).")]
+    public TokenAnchor TokenAnchor { get; init; } = TokenAnchor.Attention;
 
     [Range(1, 10000), Description("Images per class whose features seed the first clustering.")]
     public int ClassMeanSamples { get; init; } = 10;

@@ -39,7 +39,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
         _options = options;
         var spec = backbone.Spec;
         _depth = spec.Depth;
-        _meanReadout = options.Readout == "mean" || (options.Readout == "auto" && backbone.Kind == BackboneKind.Mae);
+        _meanReadout = options.Readout == GatedReadout.Mean || (options.Readout == GatedReadout.Auto && backbone.Kind == BackboneKind.Mae);
         prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, spec.Dim], spec.PatchSize, spec.Dim);
         gate_logit = new Parameter(full(spec.Depth - 1, -options.GateInit));
         temp = new Parameter(ones(spec.Depth));

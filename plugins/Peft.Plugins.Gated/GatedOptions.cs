@@ -2,6 +2,19 @@ using Peft.Configuration;
 
 namespace Peft.Plugins.Gated;
 
+/// <summary>What the head reads.</summary>
+public enum GatedReadout
+{
+    /// <summary>By the backbone's kind: mean for MAE, CLS otherwise (the official code's choice).</summary>
+    Auto,
+
+    /// <summary>The CLS token after the final norm.</summary>
+    Cls,
+
+    /// <summary>The mean of every non-CLS token (prompts included), then the final norm.</summary>
+    Mean,
+}
+
 [HyperParameters("Method:Options")]
 [Description("Gated Prompt Tuning (Yoo et al., ICML 2023): shallow prompts whose update by each block is gated, and a learnable attention temperature per block.")]
 public sealed partial record GatedOptions
@@ -21,9 +34,8 @@ public sealed partial record GatedOptions
     [Range(1e-6, 1e6), Description("Upper bound the temperatures are projected to after every step.")]
     public double TemperatureMax { get; init; } = 10;
 
-    [AllowedValues("auto", "cls", "mean"),
-     Description("Read-out: cls = final norm then CLS (MoCo, supervised); mean = mean of every non-CLS token, prompts included, then the final norm (MAE); auto picks by Backbone:Kind.")]
-    public string Readout { get; init; } = "auto";
+    [Description("Read-out: cls = final norm then CLS (MoCo, supervised); mean = mean of every non-CLS token, prompts included, then the final norm (MAE); auto picks by Backbone:Kind.")]
+    public GatedReadout Readout { get; init; } = GatedReadout.Auto;
 
     partial void ValidateCustom(string path, List<ConfigIssue> issues)
     {

@@ -7,7 +7,6 @@ namespace Peft.Plugins.Vapt;
 [PeftMethod("vapt")]
 public sealed class VaptFactory : IMethodFactory
 {
-    public string Name => "vapt";
     public string Description => "VAPT (Le et al., 2025): prompts generated from each block's input tokens.";
     public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<VaptOptions>();
 
@@ -15,10 +14,10 @@ public sealed class VaptFactory : IMethodFactory
     /// The official recipe (vapt_davpt.md §1c), VPT's: SGD momentum 0.9, weight decay on all but the head
     /// bias, lr = base_lr × batch/256, 10 warm-up epochs + cosine to 100, stepped per epoch; batch 64.
     /// </summary>
-    public TrainerOptions DefaultRecipe(IHyperParameters options) => new()
+    public TrainerOptions DefaultRecipe() => new()
     {
-        Optimizer = "sgd", Momentum = 0.9, BaseLr = 1.0, WeightDecay = 1e-3, ScaleLrByBatch = true, Epochs = 100, WarmupEpochs = 10,
-        ScheduleUnit = "epoch",
+        Optimizer = OptimizerKind.Sgd, Momentum = 0.9, BaseLr = 1.0, WeightDecay = 1e-3, ScaleLrByBatch = true, Epochs = 100, WarmupEpochs = 10,
+        ScheduleUnit = ScheduleUnit.Epoch,
     };
 
     public IPeftMethod Create(MethodContext context) => new VaptMethod(context.Backbone, context.NumClasses, (VaptOptions)context.Options);

@@ -7,7 +7,6 @@ namespace Peft.Plugins.Vpt;
 [PeftMethod("vpt")]
 public sealed class VptFactory : IMethodFactory
 {
-    public string Name => "vpt";
     public string Description => "VPT (Jia et al., 2022): prompt tokens at the input (shallow) or before every block (deep).";
     public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<VptOptions>();
 
@@ -16,10 +15,10 @@ public sealed class VptFactory : IMethodFactory
     /// lr = base_lr × batch/256, 10 warm-up epochs from 0 then cosine to 100, stepped per epoch.
     /// base_lr and wd come from a sweep in the paper; 1.0 and 1e-3 are the demo's VTAB values.
     /// </summary>
-    public TrainerOptions DefaultRecipe(IHyperParameters options) => new()
+    public TrainerOptions DefaultRecipe() => new()
     {
-        Optimizer = "sgd", Momentum = 0.9, BaseLr = 1.0, WeightDecay = 1e-3, ScaleLrByBatch = true, Epochs = 100, WarmupEpochs = 10,
-        ScheduleUnit = "epoch",
+        Optimizer = OptimizerKind.Sgd, Momentum = 0.9, BaseLr = 1.0, WeightDecay = 1e-3, ScaleLrByBatch = true, Epochs = 100, WarmupEpochs = 10,
+        ScheduleUnit = ScheduleUnit.Epoch,
     };
 
     public IPeftMethod Create(MethodContext context) => new VptMethod(context.Backbone, context.NumClasses, (VptOptions)context.Options);

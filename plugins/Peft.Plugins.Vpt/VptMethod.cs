@@ -40,7 +40,7 @@ public sealed class VptMethod : nn.Module, IPeftMethod
         var width = options.Projection > 0 ? options.Projection : spec.Dim;
         // uniform(−v, v), v = √(6 / (3·patch² + d_p)) for every prompt set (§1b).
         prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, width], spec.PatchSize, width);
-        if (options.Mode == "deep" && spec.Depth > 1)
+        if (options.Mode == VptMode.Deep && spec.Depth > 1)
             deep_prompt_embeddings = PromptInit.VptUniform([spec.Depth - 1, options.PromptTokens, width], spec.PatchSize, width);
         if (options.Projection > 0)
         {

@@ -2,12 +2,22 @@ using Peft.Configuration;
 
 namespace Peft.Plugins.Vpt;
 
+/// <summary>Where VPT's prompts enter (VPT §3.2).</summary>
+public enum VptMode
+{
+    /// <summary>One prompt set at the input of the first block.</summary>
+    Shallow,
+
+    /// <summary>A new prompt set before every block, replacing the previous block's prompt outputs.</summary>
+    Deep,
+}
+
 [HyperParameters("Method:Options")]
 [Description("Visual Prompt Tuning (Jia et al., ECCV 2022): learnable prompt tokens at the input (shallow) or before every block (deep).")]
 public sealed partial record VptOptions
 {
-    [AllowedValues("shallow", "deep"), Description("shallow: one prompt set at the input; deep: a new set replaces the prompts before every block.")]
-    public string Mode { get; init; } = "deep";
+    [Description("shallow: one prompt set at the input; deep: a new set replaces the prompts before every block.")]
+    public VptMode Mode { get; init; } = VptMode.Deep;
 
     [Range(1, 1000), Description("Prompt tokens per set (p).")]
     public int PromptTokens { get; init; } = 10;

@@ -102,7 +102,7 @@ public class BindingTests
                 "Trainer:Shuffle must be true or false (found 'maybe')",
                 "Trainer:Workers must be an integer between 0 and 255 (found '300')",
                 "Trainer:Separator must be a single character (found 'ab')",
-                "Trainer:Schedule must be one of Constant, Linear, Cosine (found 'cosin')",
+                "Trainer:Schedule must be one of constant, linear, cosine (found 'cosin'); did you mean cosine?",
             ],
             result.Issues.Messages());
     }

@@ -27,7 +27,7 @@ public class DescriptionTests
     {
         var rows = TrainerOptions.Describe().ToDictionary(row => row.Name);
 
-        Assert.Equal(new OptionDescription("Schedule", "LrSchedule", "Linear", "one of Constant, Linear, Cosine", "Learning rate schedule."), rows["Schedule"]);
+        Assert.Equal(new OptionDescription("Schedule", "LrSchedule", "linear", "one of constant, linear, cosine", "Learning rate schedule."), rows["Schedule"]);
         Assert.Equal(new OptionDescription("LearningRate", "float", "0.0001", "0..1", null), rows["LearningRate"]);
         Assert.Equal(new OptionDescription("Stages:<n>:Epochs", "int", "1", "1..100", null), rows["Stages:<n>:Epochs"]);
     }

@@ -1,7 +1,7 @@
 using System.IO.Compression;
 using Peft.Abstractions.Backbone;
 using Peft.Data;
-using Peft.Host.Bench;
+using Peft.Bench;
 using Peft.Host.Hosting;
 
 namespace Peft.Host.Tests;

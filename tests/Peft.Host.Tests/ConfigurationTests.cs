@@ -38,6 +38,27 @@ public class ConfigurationTests
     }
 
     [Fact]
+    public void A_cuda_device_without_cuda_exits_2_naming_run_device()
+    {
+        var r = PeftProcess.Run(Path.GetTempPath(), "info", "Run:Device=cuda");
+        Assert.Equal(ExitCodes.InvalidConfiguration, r.ExitCode);
+        Assert.Contains("Run:Device is 'cuda', but this build links the CPU-only libtorch", r.StdErr);
+        Assert.Contains("-p:TorchBackend=cuda", r.StdErr);
+        var bad = PeftProcess.Run(Path.GetTempPath(), "info", "Run:Device=gpu");
+        Assert.Equal(ExitCodes.InvalidConfiguration, bad.ExitCode);
+        Assert.Contains("Run:Device must be cpu, cuda, cuda:N or auto (found 'gpu')", bad.StdErr);
+    }
+
+    [Fact]
+    public void A_misspelt_choice_is_an_error_with_a_suggestion()
+    {
+        var r = PeftProcess.Run(Path.GetTempPath(), "info", "Trainer:Optimizer=adamx", "Data:Format=image-folder", "Backbone:Kind=MAE");
+        Assert.Equal(ExitCodes.InvalidConfiguration, r.ExitCode);
+        Assert.Contains("invalid configuration (1 problem)", r.StdErr); // image-folder and MAE name members
+        Assert.Contains("Trainer:Optimizer must be one of sgd, adamw (found 'adamx'); did you mean adamw?", r.StdErr);
+    }
+
+    [Fact]
     public void Config_file_and_environment_layers_are_validated_too()
     {
         var dir = Directory.CreateTempSubdirectory("peft-config-");

@@ -80,6 +80,11 @@ public sealed class MainJobTests : IDisposable
             process.WaitForExit();
         }
         Assert.False(File.Exists(Path.Combine(run, "results.json")));
+        // `peft runs` tells the killed run (its process is gone) from the finished one.
+        var listing = PeftProcess.Run(_dir.FullName, "runs", Path.Combine(_dir.FullName, "runs"));
+        Assert.Equal(0, listing.ExitCode);
+        Assert.Matches(@"killed\s.*linear.*interrupted \(killed\)", listing.StdOut);
+        Assert.Matches(@"whole\s.*│ linear\s+│.*│\s+[0-9,]+\s+│\s+[0-9.]+ %\s+│\s+6/6\s+│\s+finished", listing.StdOut);
 
         var resumed = PeftProcess.Run(_dir.FullName, Train("killed"));
         Assert.True(resumed.ExitCode == 0, resumed.StdOut + resumed.StdErr);
@@ -109,5 +114,6 @@ public sealed class MainJobTests : IDisposable
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "the run did not stop after SIGINT");
         Assert.Equal(ExitCodes.Interrupted, process.ExitCode);
         Assert.True(File.Exists(Path.Combine(run, "checkpoint", "state.safetensors")));
+        Assert.Contains("\"status\":\"Interrupted\"", File.ReadAllText(Path.Combine(run, "status.json")));
     }
 }

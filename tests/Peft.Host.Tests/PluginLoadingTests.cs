@@ -43,10 +43,9 @@ public sealed class PluginLoadingTests : IDisposable
         [PeftMethod("sample-linear")]
         public sealed class SampleFactory : IMethodFactory
         {
-            public string Name => "sample-linear";
             public string Description => "A drop-in sample: a scaled linear head.";
             public HyperParametersInfo Options { get; } = HyperParametersInfo.Of<SampleOptions>();
-            public TrainerOptions DefaultRecipe(IHyperParameters options) => new() { Epochs = 2, BaseLr = 1.0, WarmupEpochs = 0 };
+            public TrainerOptions DefaultRecipe() => new() { Epochs = 2, BaseLr = 1.0, WarmupEpochs = 0 };
             public IPeftMethod Create(MethodContext c) => new SampleMethod(c.Backbone, c.NumClasses, (SampleOptions)c.Options);
         }
         """;
@@ -62,10 +61,9 @@ public sealed class PluginLoadingTests : IDisposable
         public sealed class F : IMethodFactory
         {
             {{body}}
-            public string Name => "{{id}}";
             public string Description => "test";
             public HyperParametersInfo Options => throw new System.NotSupportedException();
-            public TrainerOptions DefaultRecipe(IHyperParameters options) => new();
+            public TrainerOptions DefaultRecipe() => new();
             public IPeftMethod Create(MethodContext c) => throw new System.NotSupportedException();
         }
         """;
@@ -137,10 +135,9 @@ public sealed class PluginLoadingTests : IDisposable
                 public interface IPeftMethod { }
                 public interface IMethodFactory
                 {
-                    string Name { get; }
                     string Description { get; }
                     Peft.Configuration.HyperParametersInfo Options { get; }
-                    Peft.Abstractions.Options.TrainerOptions DefaultRecipe(Peft.Configuration.IHyperParameters options);
+                    Peft.Abstractions.Options.TrainerOptions DefaultRecipe();
                     IPeftMethod Create(MethodContext c);
                 }
             }

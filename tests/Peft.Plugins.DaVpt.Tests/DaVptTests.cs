@@ -22,11 +22,11 @@ public class DaVptTests
             MethodTestSupport.CountOnVitB16(b => new DaVptMethod(b, 200, new DaVptOptions { GuidedLayers = [10, 11], OtherPrompts = 10 }, seed: 1)));
     }
 
-    public static TheoryData<string> Anchors => new() { "attention", "meanpatch" };
+    public static TheoryData<TokenAnchor> Anchors => new() { TokenAnchor.Attention, TokenAnchor.MeanPatch };
 
     [Theory]
     [MemberData(nameof(Anchors))]
-    public void Logits_losses_and_gradients_match_the_pytorch_reference(string anchor)
+    public void Logits_losses_and_gradients_match_the_pytorch_reference(TokenAnchor anchor)
     {
         using var vit = MethodTestSupport.ReferenceVit();
         using var method = new DaVptMethod(vit, 5, new DaVptOptions
@@ -34,7 +34,7 @@ public class DaVptTests
             GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2, Alpha = 32, Delta = 0.1, Rho = 2, Beta = 0.5, Lambda = 0.3,
             TokenAnchor = anchor,
         }, seed: 1);
-        MethodTestSupport.AssertMatchesReference($"davpt_{anchor}_reference.npz", vit, method);
+        MethodTestSupport.AssertMatchesReference($"davpt_{anchor.ToString().ToLowerInvariant()}_reference.npz", vit, method);
     }
 
     [Fact]

@@ -11,17 +11,17 @@ public class VptTests
     private static long Count(VptOptions options) => MethodTestSupport.CountOnVitB16(b => new VptMethod(b, 100, options));
 
     [Theory]
-    [InlineData("shallow", 10, 10 * 768 + 769 * 100)]
-    [InlineData("shallow", 50, 50 * 768 + 769 * 100)]
-    [InlineData("deep", 10, 12 * 10 * 768 + 769 * 100)]
-    [InlineData("deep", 50, 12 * 50 * 768 + 769 * 100)]
-    public void Trainable_counts_on_vit_b16_match_the_paper(string mode, int prompts, long expected) =>
+    [InlineData(VptMode.Shallow, 10, 10 * 768 + 769 * 100)]
+    [InlineData(VptMode.Shallow, 50, 50 * 768 + 769 * 100)]
+    [InlineData(VptMode.Deep, 10, 12 * 10 * 768 + 769 * 100)]
+    [InlineData(VptMode.Deep, 50, 12 * 50 * 768 + 769 * 100)]
+    public void Trainable_counts_on_vit_b16_match_the_paper(VptMode mode, int prompts, long expected) =>
         Assert.Equal(expected, Count(new VptOptions { Mode = mode, PromptTokens = prompts }));
 
     [Fact]
     public void Projection_stores_prompts_narrow_and_adds_a_linear_map() =>
         // p·k prompts + Linear(k → 768) with bias + head.
-        Assert.Equal(10 * 64 + (64 * 768 + 768) + 769 * 100, Count(new VptOptions { Mode = "shallow", Projection = 64 }));
+        Assert.Equal(10 * 64 + (64 * 768 + 768) + 769 * 100, Count(new VptOptions { Mode = VptMode.Shallow, Projection = 64 }));
 
     [Fact]
     public void Prompts_start_within_vpts_uniform_bound()
@@ -34,15 +34,15 @@ public class VptTests
         Assert.InRange(values.Average(v => (double)v), -0.002, 0.002);
     }
 
-    public static TheoryData<string> Modes => new() { "shallow", "deep" };
+    public static TheoryData<VptMode> Modes => new() { VptMode.Shallow, VptMode.Deep };
 
     [Theory]
     [MemberData(nameof(Modes))]
-    public void Logits_loss_and_gradients_match_the_pytorch_reference(string mode)
+    public void Logits_loss_and_gradients_match_the_pytorch_reference(VptMode mode)
     {
         using var vit = MethodTestSupport.ReferenceVit();
         using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = 0 });
-        MethodTestSupport.AssertMatchesReference($"vpt_{mode}_reference.npz", vit, method);
+        MethodTestSupport.AssertMatchesReference($"vpt_{mode.ToString().ToLowerInvariant()}_reference.npz", vit, method);
     }
 
     [Fact]
@@ -51,8 +51,8 @@ public class VptTests
         using var vit = MethodTestSupport.ReferenceVit();
         manual_seed(3);
         using var images = randn(2, 3, 32, 32);
-        using var shallow = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0 });
-        using var deep = new VptMethod(vit, 5, new VptOptions { Mode = "deep", PromptTokens = 4, PromptDropout = 0 });
+        using var shallow = new VptMethod(vit, 5, new VptOptions { Mode = VptMode.Shallow, PromptTokens = 4, PromptDropout = 0 });
+        using var deep = new VptMethod(vit, 5, new VptOptions { Mode = VptMode.Deep, PromptTokens = 4, PromptDropout = 0 });
         using (no_grad())
         {
             // The same prompts at every layer: deep re-inserts them, shallow lets them evolve.
@@ -76,7 +76,7 @@ public class VptTests
     public void Prompts_carry_no_position_embedding_and_dropout_acts_only_in_training()
     {
         using var vit = MethodTestSupport.ReferenceVit();
-        using var method = new VptMethod(vit, 5, new VptOptions { Mode = "shallow", PromptTokens = 4, PromptDropout = 0.5 });
+        using var method = new VptMethod(vit, 5, new VptOptions { Mode = VptMode.Shallow, PromptTokens = 4, PromptDropout = 0.5 });
         using var scope = NewDisposeScope();
         manual_seed(4);
         var tokens = vit.Embed(randn(2, 3, 32, 32));

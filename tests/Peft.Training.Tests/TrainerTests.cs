@@ -16,7 +16,7 @@ public sealed class TrainerTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
-    private static TrainerOptions Recipe(int epochs = 6, string optimizer = "sgd", double lr = 0.4) => new()
+    private static TrainerOptions Recipe(int epochs = 6, OptimizerKind optimizer = OptimizerKind.Sgd, double lr = 0.4) => new()
     {
         Epochs = epochs, Optimizer = optimizer, BaseLr = lr, WarmupEpochs = 1, ScaleLrByBatch = true, WeightDecay = 1e-4, EvalEvery = 2,
         CheckpointEvery = 1,
@@ -213,6 +213,60 @@ public sealed class TrainerTests : IDisposable
         using var fresh = new BaselineMethod(BaselineKind.Linear, vit, 4, new BaselineOptions());
         RunDirectory.ApplyAdapter(tensors, fresh, Trainables.Of(fresh, vit), run.AdapterFile);
         Assert.Equal(((BaselineMethod)setup.Method).HeadModule.fc.weight.data<float>().ToArray(), fresh.HeadModule.fc.weight.data<float>().ToArray());
+    }
+
+    [Fact]
+    public void Tensorboard_events_and_the_curves_svg_hold_every_epoch_of_metrics_jsonl()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(64, 3, 32, shuffle: true);
+        using var test = TinyTask.Source(32, 4, 32, shuffle: false);
+        var setup = Setup(BaselineKind.Bias, vit, Recipe(epochs: 4) with { EvalEvery = 2 }, "tb", train, test);
+        new Trainer(setup).Run();
+        var run = new RunDirectory(setup.RunDirectory);
+        var metrics = run.ReadMetrics();
+        Assert.Equal(RunStatus.Finished, run.ReadStatus()!.Status);
+
+        var events = Directory.GetFiles(run.TensorBoardDirectory, "events.out.tfevents.*");
+        var file = Assert.Single(events);
+        var scalars = TensorBoardFile.Scalars(file);
+        Assert.Equal(metrics.Select(m => ((long)m.Epoch, (float)m.Loss)), scalars["loss/cross_entropy"]);
+        Assert.Equal(metrics.Select(m => ((long)m.Epoch, (float)m.TrainAccuracy)), scalars["top1/train"]);
+        Assert.Equal(metrics.Select(m => ((long)m.Epoch, (float)m.Lr)), scalars["lr"]);
+        Assert.Equal(metrics.Where(m => m.Test is not null).Select(m => ((long)m.Epoch, (float)m.Test!.Value)), scalars["top1/test"]);
+        Assert.Equal([2, 4], scalars["top1/val"].Select(p => p.Step));
+        Assert.Equal(4, scalars["images_per_second"].Count);
+        Assert.False(scalars.ContainsKey("loss/auxiliary")); // bias tuning has no auxiliary loss
+
+        var svg = System.Xml.Linq.XDocument.Load(run.CurvesFile);
+        var paths = svg.Descendants().Where(e => e.Name.LocalName == "path").ToList();
+        Assert.Equal(4, paths.Count); // cross entropy; train, val and test top-1
+        Assert.All(paths, p => Assert.StartsWith("M", p.Attribute("d")!.Value));
+    }
+
+    [Fact]
+    public void Truncating_metrics_for_a_resume_rewrites_the_tensorboard_events_and_curves_without_the_later_epochs()
+    {
+        var run = new RunDirectory(Path.Combine(_dir.FullName, "truncate"));
+        run.Create("{}");
+        foreach (var epoch in new[] { 1, 2, 3 })
+            run.AppendMetrics(new EpochMetrics(epoch, epoch * 10, 0.1, 2.0 / epoch, 0.3 * epoch, 100));
+        Assert.Equal([1, 2, 3], TensorBoardFile.Scalars(Assert.Single(Directory.GetFiles(run.TensorBoardDirectory)))["loss/cross_entropy"].Select(p => p.Step));
+
+        // A resume from the checkpoint of epoch 2: epoch 3 was written after it and is not this run's.
+        run.TruncateMetrics(2);
+        Assert.Equal([1, 2], run.ReadMetrics().Select(m => m.Epoch));
+        var scalars = TensorBoardFile.Scalars(Assert.Single(Directory.GetFiles(run.TensorBoardDirectory)));
+        Assert.Equal([(1L, 2.0f), (2L, 1.0f)], scalars["loss/cross_entropy"]);
+        // The legend shows the last epoch's value: epoch 2's train top-1, 0.6 (epoch 3's was 0.9).
+        Assert.Contains(System.Xml.Linq.XDocument.Load(run.CurvesFile).Descendants().Where(e => e.Name.LocalName == "text").Select(e => e.Value),
+            text => text == "train 60 %");
+
+        // Starting over keeps nothing.
+        run.TruncateMetrics(0);
+        Assert.Empty(run.ReadMetrics());
+        Assert.False(Directory.Exists(run.TensorBoardDirectory) && Directory.GetFiles(run.TensorBoardDirectory).Length > 0);
+        Assert.False(File.Exists(run.CurvesFile));
     }
 
     /// <summary>IProgress that reports synchronously on the training thread (Progress&lt;T&gt; posts asynchronously).</summary>

@@ -18,6 +18,9 @@ public interface IVisionBackbone
     /// <summary>The backbone's module, with timm's parameter names (blocks.0.attn.qkv.weight, ...).</summary>
     torch.nn.Module Module { get; }
 
+    /// <summary>Where the backbone's tensors live; a method's tensors and every batch live there too.</summary>
+    Device Device { get; }
+
     /// <summary>A content hash of the loaded weights, recorded in adapter files to identify the backbone.</summary>
     string Identity { get; }
 

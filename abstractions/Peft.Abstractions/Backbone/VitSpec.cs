@@ -19,9 +19,6 @@ public sealed record VitSpec(int ImageSize, int PatchSize, int Channels, int Dim
     public int HeadDim => Dim / Heads;
     public int MlpHidden => (int)Math.Round(Dim * MlpRatio);
 
-    /// <summary>Tokens before the patches: the CLS token.</summary>
-    public int PrefixTokens => 1;
-
     /// <summary>timm's ViT presets with patch 16 (vit_tiny/small/base/large_patch16).</summary>
     public static VitSpec Preset(string name, int imageSize = 224, int channels = 3) => name switch
     {

@@ -20,9 +20,6 @@ public sealed record MethodContext(IVisionBackbone Backbone, int NumClasses, IHy
 /// </summary>
 public interface IMethodFactory
 {
-    /// <summary>The id in Method:Name ("vpt", "gated", ...).</summary>
-    string Name { get; }
-
     /// <summary>One line for `peft methods`.</summary>
     string Description { get; }
 
@@ -30,7 +27,7 @@ public interface IMethodFactory
     HyperParametersInfo Options { get; }
 
     /// <summary>The paper's training recipe; configuration's Trainer section is bound on top of it.</summary>
-    TrainerOptions DefaultRecipe(IHyperParameters options);
+    TrainerOptions DefaultRecipe();
 
     IPeftMethod Create(MethodContext context);
 }

@@ -16,9 +16,8 @@ public enum BatchSampling
     ClassBalanced,
 }
 
-/// <summary>Parameters that share optimizer settings (weight decay, a learning-rate multiplier).</summary>
-public sealed record ParameterGroup(string Name, IReadOnlyList<(string Name, Parameter Parameter)> Parameters,
-    double WeightDecay, double LrScale = 1.0);
+/// <summary>Parameters that share optimizer settings (their weight decay).</summary>
+public sealed record ParameterGroup(string Name, IReadOnlyList<(string Name, Parameter Parameter)> Parameters, double WeightDecay);
 
 /// <summary>What the trainer gives a method at the end of an epoch (DA-VPT re-clusters here).</summary>
 public sealed record EpochContext(int Epoch, IVisionBackbone Backbone, Func<IEnumerable<(Tensor Images, Tensor Labels)>> TrainBatches);

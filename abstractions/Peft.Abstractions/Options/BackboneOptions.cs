@@ -1,3 +1,4 @@
+using Peft.Abstractions.Backbone;
 using Peft.Configuration;
 
 namespace Peft.Abstractions.Options;
@@ -34,9 +35,8 @@ public sealed partial record BackboneOptions
     [Description("Checkpoint to load: .safetensors (timm keys, MAE/MoCo converted) or Google .npz; empty: random weights.")]
     public string? Checkpoint { get; init; }
 
-    [AllowedValues("supervised", "mae", "moco"),
-     Description("How the checkpoint was pre-trained; decides key conversion and the read-out of some methods.")]
-    public string Kind { get; init; } = "supervised";
+    [Description("How the checkpoint was pre-trained; decides key conversion and the read-out of some methods.")]
+    public BackboneKind Kind { get; init; } = BackboneKind.Supervised;
 
     partial void ValidateCustom(string path, List<ConfigIssue> issues)
     {

@@ -2,13 +2,28 @@ using Peft.Configuration;
 
 namespace Peft.Abstractions.Options;
 
+/// <summary>How a dataset is laid out on disk.</summary>
+public enum DataFormat
+{
+    /// <summary>IDX image and label files (MNIST, Fashion-MNIST).</summary>
+    Idx,
+
+    /// <summary>A VTAB-1k task folder with train800/val200/train800val200/test lists.</summary>
+    Vtab,
+
+    /// <summary>FGVC json splits (VPT's fine-grained benchmarks).</summary>
+    Fgvc,
+
+    /// <summary>train/, val/ and test/ folders of class subfolders.</summary>
+    ImageFolder,
+}
+
 [HyperParameters("Data")]
 [Description("The downstream task's data: where it is, which split protocol, and how batches are made.")]
 public sealed partial record DataOptions
 {
-    [AllowedValues("idx", "vtab", "fgvc", "imagefolder"),
-     Description("Dataset format: IDX files (Fashion-MNIST), a VTAB-1k list folder, FGVC json splits, or class subfolders.")]
-    public string Format { get; init; } = "idx";
+    [Description("Dataset format: IDX files (Fashion-MNIST), a VTAB-1k list folder, FGVC json splits, or class subfolders.")]
+    public DataFormat Format { get; init; } = DataFormat.Idx;
 
     [Required, Description("Dataset folder.")]
     public string Root { get; init; } = "/usr/share/datasets/fashion-mnist";

@@ -18,9 +18,21 @@ public sealed partial record RunOptions
     [Range(0, 1024), Description("libtorch threads; 0 uses every core.")]
     public int Threads { get; init; }
 
-    [AllowedValues("cpu", "cuda"), Description("Device to train on.")]
+    [Description("Device of every tensor of a run: cpu, cuda (the first CUDA device), cuda:N, or auto (the first CUDA device if there is one, else the CPU).")]
     public string Device { get; init; } = "cpu";
 
     [Description("Resume from the run directory's checkpoint when one exists.")]
     public bool Resume { get; init; } = true;
+
+    /// <summary>cpu, auto, cuda or cuda:N.</summary>
+    public static bool IsDeviceName(string device) =>
+        device is "cpu" or "auto" or "cuda" || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5),
+            System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
+
+    partial void ValidateCustom(string path, List<ConfigIssue> issues)
+    {
+        if (!IsDeviceName(Device))
+            issues.Add(ConfigIssue.Custom(ConfigPath.Combine(path, nameof(Device)),
+                $"{ConfigPath.Combine(path, nameof(Device))} must be cpu, cuda, cuda:N or auto (found '{Device}')", Device));
+    }
 }

@@ -2,6 +2,26 @@ using Peft.Configuration;
 
 namespace Peft.Abstractions.Options;
 
+/// <summary>The optimizer of a recipe.</summary>
+public enum OptimizerKind
+{
+    /// <summary>SGD with (optionally Nesterov) momentum.</summary>
+    Sgd,
+
+    /// <summary>Adam with decoupled weight decay.</summary>
+    AdamW,
+}
+
+/// <summary>What one step of the learning-rate schedule is.</summary>
+public enum ScheduleUnit
+{
+    /// <summary>One epoch (the VPT family: epoch 0 trains at the warm-up's first rate).</summary>
+    Epoch,
+
+    /// <summary>One optimizer step (DA-VPT).</summary>
+    Step,
+}
+
 /// <summary>
 /// The training recipe. Each method declares its default (the papers' recipes); the host binds the
 /// Trainer section on top of it, so configuration overrides only the keys it names.
@@ -13,8 +33,8 @@ public sealed partial record TrainerOptions
     [Range(1, 100000), Description("Training epochs.")]
     public int Epochs { get; init; } = 100;
 
-    [AllowedValues("sgd", "adamw"), Description("Optimizer.")]
-    public string Optimizer { get; init; } = "sgd";
+    [Description("Optimizer: SGD with momentum (the VPT family) or AdamW (DA-VPT).")]
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
 
     [Range(0, 100), Description("Base learning rate (before batch scaling, when enabled).")]
     public double BaseLr { get; init; } = 0.1;
@@ -43,8 +63,8 @@ public sealed partial record TrainerOptions
     [Range(0, 100000), Description("Linear warm-up length in epochs (converted to steps when the schedule advances per step).")]
     public int WarmupEpochs { get; init; } = 10;
 
-    [AllowedValues("epoch", "step"), Description("Advance the schedule once per epoch (VPT family) or per optimizer step (DA-VPT).")]
-    public string ScheduleUnit { get; init; } = "epoch";
+    [Description("Advance the schedule once per epoch (VPT family) or per optimizer step (DA-VPT).")]
+    public ScheduleUnit ScheduleUnit { get; init; } = ScheduleUnit.Epoch;
 
     [Range(0, 100), Description("Learning rate at the end of the cosine schedule.")]
     public double FinalLr { get; init; }

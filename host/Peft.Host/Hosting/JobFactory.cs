@@ -5,6 +5,7 @@ using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
 using Peft.Configuration;
 using Peft.Data;
+using Peft.Engine;
 using Peft.Host.Plugins;
 using Peft.Training;
 using Peft.Training.Data;
@@ -25,10 +26,26 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
     public BackboneOptions Backbone { get; } = HyperParameters.Load<BackboneOptions>(configuration).GetValueOrThrow();
     public DataOptions Data { get; } = HyperParameters.Load<DataOptions>(configuration).GetValueOrThrow();
 
-    /// <summary>The ViT of Backbone, with its checkpoint loaded when one is named.</summary>
+    /// <summary>Run:Device resolved (auto: the first CUDA device if there is one); validated on start, so never a problem here.</summary>
+    public Device Device => _device ??= TorchEngine.ResolveDevice(Run.Device).Device
+        ?? throw new InvalidOperationException($"Run:Device '{Run.Device}' is not available");
+    private Device? _device;
+
+    /// <summary>
+    /// A method attached to <paramref name="backbone"/>, with its module on the backbone's device: plugins create their
+    /// tensors without naming a device, and the host moves them once, before any optimizer holds them.
+    /// </summary>
+    public static IPeftMethod CreateMethod(MethodEntry entry, IVisionBackbone backbone, int classes, IHyperParameters options, int seed)
+    {
+        var method = entry.Factory.Create(new MethodContext(backbone, classes, options, seed));
+        if (backbone.Device.type != DeviceType.CPU) method.Module.to(backbone.Device);
+        return method;
+    }
+
+    /// <summary>The ViT of Backbone, with its checkpoint loaded when one is named, on Run:Device.</summary>
     public VisionTransformer CreateBackbone(Serilog.ILogger log)
     {
-        var kind = Enum.Parse<BackboneKind>(Backbone.Kind, ignoreCase: true);
+        var kind = Backbone.Kind;
         torch.manual_seed((long)Run.Seed);
         var vit = new VisionTransformer(VitSpec.From(Backbone), kind);
         if (Backbone.Checkpoint is { Length: > 0 } path)
@@ -39,6 +56,13 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         else
             log.Warning("Backbone {Spec} has random weights (no Backbone:Checkpoint)", vit.Spec);
         vit.eval();
+        if (Device.type != DeviceType.CPU)
+        {
+            vit.to(Device);
+            log.Information("Backbone on {Device}{Auto}", Device, Run.Device == "auto" ? " (Run:Device=auto)" : "");
+        }
+        else if (Run.Device == "auto")
+            log.Information("Run:Device=auto found no CUDA device: training on the CPU");
         return vit;
     }
 
@@ -52,29 +76,29 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         IImageDataset? val = null;
         switch (data.Format)
         {
-            case "idx":
+            case DataFormat.Idx:
                 train = FashionMnist.Train(data.Root);
                 test = FashionMnist.Test(data.Root);
                 break;
-            case "vtab":
+            case DataFormat.Vtab:
                 // Root is the task folder; VTAB-1k trains on train800val200 and tunes on train800 → val200 (§4.1).
                 train = VtabDataset.LoadFolder(data.Root, data.ValSamples > 0 ? VtabSplit.Train800 : VtabSplit.Train800Val200, decoder);
                 if (data.ValSamples > 0) val = VtabDataset.LoadFolder(data.Root, VtabSplit.Val200, decoder);
                 test = VtabDataset.LoadFolder(data.Root, VtabSplit.Test, decoder);
                 return new TaskData(train, val, test, train.ClassCount);
-            case "fgvc":
+            case DataFormat.Fgvc:
                 train = FgvcDataset.Load(data.Root, "train", decoder);
                 val = FgvcDataset.Load(data.Root, "val", decoder);
                 test = FgvcDataset.Load(data.Root, "test", decoder);
                 return new TaskData(train, val, test, train.ClassCount);
-            case "imagefolder":
+            case DataFormat.ImageFolder:
                 train = ImageFolderDataset.Load(Path.Combine(data.Root, "train"), decoder);
                 var valDir = Path.Combine(data.Root, "val");
                 if (Directory.Exists(valDir)) val = ImageFolderDataset.Load(valDir, decoder);
                 test = ImageFolderDataset.Load(Path.Combine(data.Root, "test"), decoder);
                 return new TaskData(train, val, test, train.ClassCount);
             default:
-                throw new ArgumentException($"unknown Data:Format '{data.Format}'");
+                throw new ArgumentOutOfRangeException(nameof(data), data.Format, "unknown Data:Format");
         }
 
         if (data.Classes.Count > 0)
@@ -110,12 +134,27 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         return new TransformPipeline(steps);
     }
 
+    /// <summary>The smallest k ≥ 2 dividing the batch with B/k ≤ C classes per batch.</summary>
+    public static int SamplesPerClass(int batch, int classes)
+    {
+        for (var k = 2; k < batch; k++)
+            if (batch % k == 0 && batch / k <= classes) return k;
+        return batch;
+    }
+
+    /// <summary>
+    /// A prefetching loader of <paramref name="dataset"/> for this run: Data's pipeline (or <paramref name="data"/>'s), Run:Seed,
+    /// batches pinned when the run is on a CUDA device.
+    /// </summary>
+    public IBatchSource Loader(IImageDataset dataset, VitSpec spec, int batchSize, bool training, int samplesPerClass = 0, DataOptions? data = null) =>
+        Loader(dataset, data ?? Data, spec, batchSize, training, Run.Seed, samplesPerClass, pinMemory: Device.type == DeviceType.CUDA);
+
     public static IBatchSource Loader(IImageDataset dataset, DataOptions data, VitSpec spec, int batchSize, bool training, int seed,
-        int samplesPerClass = 0) =>
+        int samplesPerClass = 0, bool pinMemory = false) =>
         new LoaderBatchSource(new DataLoader(dataset, Pipeline(data, spec, training), new DataLoaderOptions
         {
             BatchSize = batchSize, Shuffle = training, Seed = seed, Workers = data.Workers, PrefetchBatches = data.Prefetch,
-            SkipBadImages = data.SkipBadImages, SamplesPerClass = samplesPerClass,
+            SkipBadImages = data.SkipBadImages, SamplesPerClass = samplesPerClass, PinMemory = pinMemory,
         }));
 
     /// <summary>The method named by Method:Name, its bound options, and the recipe: its default with the Trainer section on top.</summary>
@@ -125,9 +164,12 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         var entry = methods.Methods[name];
         var options = entry.Factory.Options.Load(configuration, "Method:Options").GetValueOrThrow();
         var issues = new List<ConfigIssue>();
-        var recipe = TrainerOptions.Bind(configuration.GetSection("Trainer"), "Trainer", issues, basis: entry.Factory.DefaultRecipe(options));
+        var recipe = TrainerOptions.Bind(configuration.GetSection("Trainer"), "Trainer", issues, basis: entry.Factory.DefaultRecipe());
         recipe.Validate("Trainer", issues);
         if (issues.Count > 0) throw new ConfigurationException(issues);
+        if (recipe.WarmupEpochs >= recipe.Epochs)
+            Serilog.Log.Warning("Trainer:WarmupEpochs ({Warmup}) is not below Trainer:Epochs ({Epochs}): every epoch is in the warm-up, " +
+                                "so the learning rate never reaches {Method}'s rate; lower Trainer:WarmupEpochs", recipe.WarmupEpochs, recipe.Epochs, name);
         return (entry, options, recipe);
     }
 

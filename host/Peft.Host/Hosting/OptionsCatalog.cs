@@ -24,20 +24,25 @@ public sealed class OptionsCatalog
         HyperParametersInfo.Of<DataOptions>(),
         HyperParametersInfo.Of<TrainerOptions>(),
         HyperParametersInfo.Of<PretrainOptions>(),
-        HyperParametersInfo.Of<Bench.VtabBenchOptions>(),
-        HyperParametersInfo.Of<Bench.SpeedBenchOptions>(),
     ];
 
     /// <summary>Method name → its options record (bound from Method:Options when Method:Name selects it).</summary>
     public IReadOnlyDictionary<string, HyperParametersInfo> MethodOptions { get; }
 
-    public OptionsCatalog(IReadOnlyDictionary<string, HyperParametersInfo> methodOptions) => MethodOptions = methodOptions;
+    /// <summary>The host's records and those of the executable running it (the benchmarks add theirs).</summary>
+    public IReadOnlyList<HyperParametersInfo> Sections { get; }
+
+    public OptionsCatalog(IReadOnlyDictionary<string, HyperParametersInfo> methodOptions, IReadOnlyList<HyperParametersInfo> extraSections)
+    {
+        MethodOptions = methodOptions;
+        Sections = [.. HostOptions, .. extraSections];
+    }
 
     /// <summary>Binds and validates the host's records and, when one is named, the method's; returns every issue.</summary>
     public IReadOnlyList<ConfigIssue> Validate(IConfiguration configuration, bool includeMethod)
     {
         var issues = new List<ConfigIssue>();
-        foreach (var info in HostOptions)
+        foreach (var info in Sections)
             issues.AddRange(info.Load(configuration).Issues);
         if (includeMethod)
         {
@@ -64,10 +69,9 @@ public sealed class OptionsCatalog
         {
             ["$schema"] = new JsonObject { ["type"] = "string" },
             ["Serilog"] = new JsonObject { ["type"] = "object", ["description"] = "Serilog settings (Serilog.Settings.Configuration)." },
-            ["Bench"] = new JsonObject { ["type"] = "object", ["description"] = "Options of `peft bench` (Output: a JSON file for the figures)." },
             ["Schema"] = new JsonObject { ["type"] = "object", ["description"] = "Options of `peft schema` (Output: the file to write)." },
         };
-        foreach (var info in HostOptions)
+        foreach (var info in Sections)
             properties[info.SectionName!] = JsonNode.Parse(info.JsonSchema);
 
         var names = MethodOptions.Keys.Order(StringComparer.Ordinal).ToList();

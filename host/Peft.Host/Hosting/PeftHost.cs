@@ -1,8 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using Peft.Host.Plugins;
+using Peft.Configuration;
 using Peft.Host.Verbs;
 using Peft.Engine;
 using Serilog;
@@ -75,9 +75,17 @@ public static class PeftHost
         MethodCatalog.Discover(BuiltInMethodAssemblies, PluginFolders(configuration));
 
     /// <summary>The options the host validates: its own and every known method's.</summary>
-    public static OptionsCatalog Catalog(IConfiguration? configuration = null) => new(Methods(configuration).OptionsByMethod());
+    public static OptionsCatalog Catalog(IConfiguration? configuration = null) => new(Methods(configuration).OptionsByMethod(), []);
 
-    public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides, bool needsMethod = false)
+    /// <summary>
+    /// Runs one verb as a generic host: configuration bound and validated first (exit 2 listing every problem), then
+    /// a host with Serilog (<c>UseSerilog</c>) and the console lifetime, whose hosted <see cref="VerbService{TVerb}"/>
+    /// runs the verb and stops the application. Ctrl+C stops the host, which cancels the verb's token: it stops at
+    /// its next safe point (a batch boundary, after a checkpoint) and the process exits with 130.
+    /// </summary>
+    /// <param name="extraOptions">Option sections of the calling executable beyond the host's (the benchmarks').</param>
+    public static int Run<TVerb>(string verbName, FileInfo? configFile, IReadOnlyList<string> overrides, bool needsMethod = false,
+        IReadOnlyList<HyperParametersInfo>? extraOptions = null)
         where TVerb : class, IVerb
     {
         IConfigurationRoot configuration;
@@ -92,9 +100,19 @@ public static class PeftHost
         }
 
         var methods = Methods(configuration);
-        var catalog = new OptionsCatalog(methods.OptionsByMethod());
+        var catalog = new OptionsCatalog(methods.OptionsByMethod(), extraOptions ?? []);
         // Every problem at once, with its configuration path; no stack trace.
-        var issues = catalog.Validate(configuration, needsMethod);
+        IReadOnlyList<ConfigIssue> issues;
+        try
+        {
+            issues = catalog.Validate(configuration, needsMethod);
+            if (issues.Count == 0) issues = DeviceIssues(configuration);
+        }
+        catch (TorchLoadException e)
+        {
+            Console.Error.WriteLine($"peft {verbName}: {e.Message}");
+            return ExitCodes.Failure;
+        }
         if (issues.Count > 0)
         {
             Console.Error.WriteLine($"peft {verbName}: invalid configuration ({issues.Count} problem{(issues.Count == 1 ? "" : "s")}):");
@@ -102,49 +120,33 @@ public static class PeftHost
             return ExitCodes.InvalidConfiguration;
         }
 
+        // Tables are read in logs and pipes too: do not wrap them at the 80 columns a redirected console defaults to.
+        if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = Math.Max(Spectre.Console.AnsiConsole.Profile.Width, 200);
         Log.Logger = new LoggerConfiguration()
             .ReadFrom.Configuration(configuration)
             .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: Serilog.Events.LogEventLevel.Warning)
             .CreateLogger();
         try
         {
-            var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
-            {
-                DisableDefaults = true,
-                Configuration = new ConfigurationManager(),
-            });
-            builder.Configuration.AddConfiguration(configuration);
-            builder.Logging.ClearProviders();
-            builder.Logging.AddSerilog(Log.Logger, dispose: false);
-            builder.Services.AddSingleton<IConfiguration>(configuration);
-            builder.Services.AddSingleton(catalog);
-            builder.Services.AddSingleton(methods);
-            builder.Services.AddSingleton<TVerb>();
-            using var host = builder.Build();
-            var lifetime = host.Services.GetRequiredService<IHostApplicationLifetime>();
-            using var cancel = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
-            {
-                // First Ctrl+C: cancel at the next safe point (the verb decides: batch boundary, checkpoint).
-                e.Cancel = true;
-                cancel.Cancel();
-            };
-            Console.CancelKeyPress += onCancel;
-            try
-            {
-                ApplyEngineSettings(configuration);
-                var verb = host.Services.GetRequiredService<TVerb>();
-                return verb.RunAsync(cancel.Token).GetAwaiter().GetResult();
-            }
-            catch (OperationCanceledException) when (cancel.IsCancellationRequested)
-            {
-                Log.Warning("peft {Verb}: interrupted", verbName);
-                return ExitCodes.Interrupted;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
-            }
+            var outcome = new VerbOutcome(verbName);
+            using var host = new HostBuilder()
+                .ConfigureAppConfiguration(builder => builder.AddConfiguration(configuration))
+                .UseSerilog()
+                .UseConsoleLifetime(options => options.SuppressStatusMessages = true)
+                .ConfigureServices(services =>
+                {
+                    services.AddSingleton<IConfiguration>(configuration);
+                    services.AddSingleton(catalog);
+                    services.AddSingleton(methods);
+                    services.AddSingleton<TVerb>();
+                    services.AddSingleton(outcome);
+                    services.AddHostedService<VerbService<TVerb>>();
+                    // A stopping verb writes its checkpoint before it returns: the host waits for it however long that takes.
+                    services.Configure<HostOptions>(options => options.ShutdownTimeout = Timeout.InfiniteTimeSpan);
+                })
+                .Build();
+            host.Run(); // runs the verb, then stops and disposes the host
+            return outcome.ExitCode;
         }
         catch (Exception e)
         {
@@ -157,8 +159,17 @@ public static class PeftHost
         }
     }
 
+    /// <summary>A CUDA Run:Device that this build or machine cannot give is a configuration error, never a silent CPU run.</summary>
+    private static IReadOnlyList<ConfigIssue> DeviceIssues(IConfiguration configuration)
+    {
+        var device = HyperParameters.Load<Peft.Abstractions.Options.RunOptions>(configuration).GetValueOrThrow().Device;
+        if (!device.StartsWith("cuda", StringComparison.Ordinal)) return [];
+        var (_, problem) = TorchEngine.ResolveDevice(device);
+        return problem is null ? [] : [ConfigIssue.Custom("Run:Device", $"Run:Device is '{device}', but {problem}", device)];
+    }
+
     /// <summary>Loads the engine (its real error if it cannot be), then Run:Threads (0 = all cores) applies to libtorch before any verb runs.</summary>
-    private static void ApplyEngineSettings(IConfiguration configuration)
+    internal static void ApplyEngineSettings(IConfiguration configuration)
     {
         TorchEngine.EnsureLoaded();
         var run = Peft.Configuration.HyperParameters.Load<Peft.Abstractions.Options.RunOptions>(configuration).GetValueOrThrow();

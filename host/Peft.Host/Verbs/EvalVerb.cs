@@ -4,7 +4,6 @@ using Peft.Abstractions.Methods;
 using Peft.Host.Hosting;
 using Peft.Host.Plugins;
 using Peft.Training;
-using Peft.Training.Data;
 using Serilog;
 
 namespace Peft.Host.Verbs;
@@ -31,19 +30,14 @@ public sealed class EvalVerb(IConfiguration configuration, MethodCatalog methods
         if (vit.Identity != manifest.BackboneIdentity)
             Log.Warning("Backbone identity {Found} differs from the adapter's {Expected}", vit.Identity, manifest.BackboneIdentity);
         var task = job.LoadTask();
-        using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
+        using var method = JobFactory.CreateMethod(entry, vit, task.NumClasses, options, job.Run.Seed);
         RunDirectory.ApplyAdapter(tensors, method, Trainables.Of(method, vit), adapterPath);
         foreach (var t in tensors.Values) t.Dispose();
 
-        var trainer = new Trainer(new TrainerSetup
-        {
-            Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = entry.Factory.DefaultRecipe(options),
-            BatchSize = job.Data.BatchSize, Train = EmptySource.Instance, RunDirectory = Path.GetDirectoryName(adapterPath)!,
-        });
         using var display = new ProgressDisplay(Log.Logger, entry.Name);
-        var test = JobFactory.Loader(task.Test, job.Data, vit.Spec, 256, training: false, job.Run.Seed);
-        var top1 = trainer.Evaluate(test, "test", display);
-        Console.WriteLine($"{entry.Name}: test top-1 {top1:P2} on {task.Test.Count} images ({adapterPath})");
+        var test = job.Loader(task.Test, vit.Spec, 256, training: false);
+        var result = new Evaluator(vit, method).Evaluate(test, "test", progress: display, cancellationToken: cancellationToken);
+        Console.WriteLine($"{entry.Name}: test top-1 {result.Top1:P2} on {result.Images} images ({adapterPath})");
         return Task.FromResult(ExitCodes.Success);
     }
 
@@ -51,14 +45,5 @@ public sealed class EvalVerb(IConfiguration configuration, MethodCatalog methods
     {
         var (entry, options, recipe) = job.ResolveMethod();
         return Path.Combine(job.RunDirectory(entry.Name, options, recipe), "adapter.safetensors");
-    }
-
-    private sealed class EmptySource : IBatchSource
-    {
-        public static readonly EmptySource Instance = new();
-        public int SampleCount => 0;
-        public int BatchCount => 0;
-        public TimeSpan WaitTime => TimeSpan.Zero;
-        public IEnumerable<LabeledBatch> Batches(int epoch, CancellationToken cancellationToken) => [];
     }
 }

@@ -11,7 +11,7 @@ public sealed class InfoVerb : IVerb
 {
     public Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        var gemm = EngineProbe.Matmul(1024, 1024, 1024, iters: 20, rounds: 3);
+        var gemm = TorchEngine.MeasureGemmGflops();
         var (mkl, mklVersion, oneDnn, openMp) = TorchEngine.CpuLibraries();
         var table = new Table().AddColumn("Engine").AddColumn("Value");
         table.AddRow("TorchSharp", TorchEngine.TorchSharpVersion);
@@ -22,7 +22,7 @@ public sealed class InfoVerb : IVerb
         table.AddRow("OpenMP", openMp ? "yes" : "no");
         table.AddRow("host memory", Markup.Escape(TorchEngine.HostMemory));
         table.AddRow("CUDA devices", cuda.is_available() ? cuda.device_count().ToString(CultureInfo.InvariantCulture) : "none");
-        table.AddRow("GEMM 1024² float32", $"{gemm.Gflops:F1} GFLOP/s");
+        table.AddRow("GEMM 1024² float32", $"{gemm:F1} GFLOP/s");
         AnsiConsole.Write(table);
         return Task.FromResult(0);
     }

@@ -46,17 +46,19 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
         Log.Information("Pre-training {Spec} on {Count} images of {Classes} classes for {Epochs} epochs", vit.Spec, task.Train.Count,
             task.NumClasses, options.Epochs);
         var baseline = new BaselineOptions();
+        if (job.Device.type != DeviceType.CPU) vit.to(job.Device);
         using var method = new BaselineMethod(BaselineKind.Full, vit, task.NumClasses, baseline);
+        if (job.Device.type != DeviceType.CPU) method.Module.to(job.Device);
         var recipe = new TrainerOptions
         {
-            Epochs = options.Epochs, Optimizer = "adamw", BaseLr = options.Lr, ScaleLrByBatch = false, WeightDecay = options.WeightDecay,
-            WarmupEpochs = options.WarmupEpochs, ScheduleUnit = "step", EvalEvery = options.Epochs, CheckpointEvery = 1, ClipGradNorm = 1.0,
+            Epochs = options.Epochs, Optimizer = OptimizerKind.AdamW, BaseLr = options.Lr, ScaleLrByBatch = false, WeightDecay = options.WeightDecay,
+            WarmupEpochs = options.WarmupEpochs, ScheduleUnit = ScheduleUnit.Step, EvalEvery = options.Epochs, CheckpointEvery = 1, ClipGradNorm = 1.0,
         };
         var trainer = new Trainer(new TrainerSetup
         {
             Backbone = vit, Method = method, MethodId = "pretrain", MethodOptions = baseline, Recipe = recipe, BatchSize = options.BatchSize,
-            Train = JobFactory.Loader(task.Train, data, vit.Spec, options.BatchSize, training: true, job.Run.Seed),
-            Test = JobFactory.Loader(task.Test, data, vit.Spec, 256, training: false, job.Run.Seed),
+            Train = job.Loader(task.Train, vit.Spec, options.BatchSize, training: true, data: data),
+            Test = job.Loader(task.Test, vit.Spec, 256, training: false, data: data),
             RunDirectory = output + ".run", ConfigJson = JobFactory.ResolvedJson(configuration),
         });
         using var display = new ProgressDisplay(Log.Logger, "pretrain");

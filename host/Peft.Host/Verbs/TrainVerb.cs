@@ -26,17 +26,17 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
         {
             using var vit = job.CreateBackbone(log);
             var task = job.LoadTask();
-            using var method = entry.Factory.Create(new MethodContext(vit, task.NumClasses, options, job.Run.Seed));
+            using var method = JobFactory.CreateMethod(entry, vit, task.NumClasses, options, job.Run.Seed);
             var batch = job.Data.BatchSize;
             // Methods with metric losses want B/k classes × k samples per batch: k = 2 (DA-VPT's default),
             // or more when the task has fewer than B/2 classes, so every batch still fills up.
-            var perClass = method.Sampling == BatchSampling.ClassBalanced ? SamplesPerClass(batch, task.NumClasses) : 0;
+            var perClass = method.Sampling == BatchSampling.ClassBalanced ? JobFactory.SamplesPerClass(batch, task.NumClasses) : 0;
             var trainer = new Trainer(new TrainerSetup
             {
                 Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe, BatchSize = batch,
-                Train = JobFactory.Loader(task.Train, job.Data, vit.Spec, batch, training: true, job.Run.Seed, perClass),
-                Val = task.Val is null ? null : JobFactory.Loader(task.Val, job.Data, vit.Spec, 256, training: false, job.Run.Seed),
-                Test = JobFactory.Loader(task.Test, job.Data, vit.Spec, 256, training: false, job.Run.Seed),
+                Train = job.Loader(task.Train, vit.Spec, batch, training: true, perClass),
+                Val = task.Val is null ? null : job.Loader(task.Val, vit.Spec, 256, training: false),
+                Test = job.Loader(task.Test, vit.Spec, 256, training: false),
                 RunDirectory = runDir, ConfigJson = JobFactory.ResolvedJson(configuration), Resume = job.Run.Resume,
             });
             log.Information("Training {Method} ({Trainable:N0} trainable parameters) on {Train} images, {Classes} classes; run directory {Run}",
@@ -54,14 +54,6 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
         {
             Log.Logger = console;
         }
-    }
-
-    /// <summary>The smallest k ≥ 2 dividing the batch with B/k ≤ C classes per batch.</summary>
-    internal static int SamplesPerClass(int batch, int classes)
-    {
-        for (var k = 2; k < batch; k++)
-            if (batch % k == 0 && batch / k <= classes) return k;
-        return batch;
     }
 
     private static void WriteResults(TrainingResult r)

@@ -162,7 +162,7 @@ public class GeneratedCodeTests
 
         Assert.Contains("\"Constant\":{\"type\":\"integer\",\"default\":8}", source, StringComparison.Ordinal);
         Assert.Contains("\"Computed\":{\"type\":\"integer\"}", source, StringComparison.Ordinal);
-        Assert.Contains("\"Day\":{\"type\":\"string\",\"default\":\"Friday\",\"enum\":[\"Sunday\",", source, StringComparison.Ordinal);
+        Assert.Contains("\"Day\":{\"type\":\"string\",\"default\":\"friday\",\"enum\":[\"sunday\",", source, StringComparison.Ordinal);
     }
 
     /// <summary>
