@@ -8,7 +8,7 @@ namespace Peft.Bench;
 /// <summary>The mini VTAB-1k tables (markdown), raw figures (JSON) and chart (SVG) from the benchmark's runs.</summary>
 public static class VtabReport
 {
-    public sealed record Context(TimeSpan Elapsed, string RunsIdentity, string Checkpoint, int Cores, int BatchSize);
+    public sealed record Context(TimeSpan Elapsed, string RunsIdentity, string Checkpoint, int Cores);
 
     /// <summary>One method on one task: mean and sample standard deviation of test top-1 (%) over seeds.</summary>
     public sealed record Cell(double Mean, double Std, int Seeds, double LrScale, double BaseLr);
@@ -91,7 +91,7 @@ public static class VtabReport
         var json = JsonSerializer.Serialize(new
         {
             benchmark = "mini VTAB-1k", generated = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
-            elapsedSeconds = context.Elapsed.TotalSeconds, context.Cores, context.BatchSize, context.Checkpoint, context.RunsIdentity,
+            elapsedSeconds = context.Elapsed.TotalSeconds, context.Cores, context.Checkpoint, context.RunsIdentity,
             options = new { options.Quick, options.Epochs, options.Seeds, options.LrScales, options.Parallel, options.DataSeed },
             tasks = MiniVtab.Tasks.Where(t => tasks.Contains(t.Name)).Select(t => new { t.Name, group = t.Group.ToString(), t.Classes, t.Description }),
             rows, claims, cacheGain = gain, runs = runs.OrderBy(r => r.Task).ThenBy(r => r.Method).ThenBy(r => r.Phase).ThenBy(r => r.LrScale).ThenBy(r => r.Seed),
@@ -158,7 +158,7 @@ public static class VtabReport
             : $"- **Protocol**: for every task and method, a learning-rate sweep (×{string.Join(", ×", options.LrScales)} the method's default) trained " +
               $"on train800 and scored on val200 at the last epoch (seed {options.Seeds[0]}); the best rate is retrained on train800val200 with seeds " +
               $"{string.Join(", ", options.Seeds)}, and test top-1 at the last epoch is reported as mean ± sample std. Test is never used to select.");
-        md.AppendLine($"- {options.Epochs} epochs (warm-up {Math.Max(1, options.Epochs / 10)}), batch {context.BatchSize}, each method's own optimizer, " +
+        md.AppendLine($"- {options.Epochs} epochs (warm-up {Math.Max(1, options.Epochs / 10)}), each method's recipe batch size (64; DA-VPT 32) and its own optimizer, " +
                       "schedule and weight decay (its paper's recipe); no augmentation; Fashion-MNIST mean/std normalisation. Each run is a `peft train` " +
                       $"process with one libtorch thread, {options.Parallel} at a time.");
         md.AppendLine();

@@ -47,7 +47,7 @@ public sealed class VptMethod : nn.Module, IPeftMethod
             prompt_proj = nn.Linear(width, spec.Dim);
             using (no_grad()) nn.init.kaiming_normal_(prompt_proj.weight, mode: nn.init.FanInOut.FanOut);
         }
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        prompt_dropout = nn.Dropout(options.EffectivePromptDropout);
         head = new ClassifierHead(spec.Dim, classes);
         RegisterComponents(); // the null members (shallow, no projection) are not registered
     }

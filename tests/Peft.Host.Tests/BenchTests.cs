@@ -204,7 +204,7 @@ public sealed class BenchReportTests
             Run("count", "vapt", "final", 1, 0.5, scale: 3), Run("count", "linear", "final", 1, 0.4, scale: 10),
         };
         var report = VtabReport.Build(runs, ["digits", "count"], ["vapt", "linear"], new VtabBenchOptions(), gain: null,
-            new VtabReport.Context(TimeSpan.FromMinutes(1), "id", "ckpt", 2, 64));
+            new VtabReport.Context(TimeSpan.FromMinutes(1), "id", "ckpt", 2));
         var path = Path.GetTempFileName();
         try
         {
