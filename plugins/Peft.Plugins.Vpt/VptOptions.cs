@@ -25,9 +25,6 @@ public sealed partial record VptOptions
     [Range(0, 0.99), Description("Dropout on the prompts at every insertion; empty: VPT's recipe by mode, 0 for shallow and 0.1 for deep.")]
     public double? PromptDropout { get; init; }
 
-    /// <summary>The dropout in force: the configured one, else VPT's (configs/prompt/*.yaml: 0.0 shallow, 0.1 deep).</summary>
-    public double EffectivePromptDropout => PromptDropout ?? (Mode == VptMode.Deep ? 0.1 : 0.0);
-
     [Range(-1, 65536), Description("Store prompts in this many dimensions and map them to the width with a trainable Linear; -1: off.")]
     public int Projection { get; init; } = -1;
 
