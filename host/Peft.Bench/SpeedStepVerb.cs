@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.Extensions.Configuration;
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
+using Peft.Abstractions.Options;
 using Peft.Configuration;
 using Peft.Data;
 using Peft.Host.Hosting;
@@ -59,11 +60,13 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
         var options = HyperParameters.Load<SpeedBenchOptions>(configuration).GetValueOrThrow();
         var job = new JobFactory(configuration, methods);
         var (entry, methodOptions, recipe) = job.ResolveMethod();
-        var label = options.Method;
+        // A reduced precision is part of what is measured: vpt-deep@bf16.
+        var label = job.Run.Precision == Precision.Fp32 ? options.Method : $"{options.Method}@{job.Run.Precision.ToString().ToLowerInvariant()}";
         var spec = VitSpec.Preset(options.Model);
         torch.manual_seed((long)job.Run.Seed);
         using var vit = new VisionTransformer(spec, BackboneKind.Supervised);
         vit.eval();
+        if (job.Run.Precision != Precision.Fp32) vit.ToPrecision(MixedPrecision.TypeOf(job.Run.Precision));
         if (job.Device.type != DeviceType.CPU) vit.to(job.Device);
 
         var batch = options.BatchSize;
@@ -78,12 +81,12 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
         var trainSource = job.Loader(train, spec, batch, training: true, perClass, data);
         var runDir = Path.GetFullPath(Path.Combine(options.RunsDir, $"{options.Model}-{label}-run"));
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
-        var trainer = new Trainer(new TrainerSetup
+        using var trainer = new Trainer(new TrainerSetup
         {
             Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = methodOptions,
             Recipe = recipe with { BatchSize = batch, Epochs = 1, WarmupEpochs = 0, EvalEvery = 1, CheckpointEvery = 0, CacheFeatures = false },
             Train = trainSource, Test = job.Loader(test, spec, batch, training: false, data: data),
-            RunDirectory = runDir, Resume = false,
+            RunDirectory = runDir, Resume = false, Precision = job.Run.Precision,
         });
         var clock = new StepClock(() => trainSource.WaitTime);
         Log.Information("Measuring {Method} on {Spec}: {Warmup} + {Steps} training steps and 1 + {Eval} evaluation batches of {Batch}, {Threads} threads",

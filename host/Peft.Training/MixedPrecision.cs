@@ -43,6 +43,14 @@ public sealed class MixedPrecision : IDisposable
 
     public Precision Precision { get; }
 
+    /// <summary>The tensor type a precision computes in.</summary>
+    public static ScalarType TypeOf(Precision precision) => precision switch
+    {
+        Precision.Bf16 => ScalarType.BFloat16,
+        Precision.Fp16 => ScalarType.Float16,
+        _ => ScalarType.Float32,
+    };
+
     /// <summary>The trainables as the optimizer and the run directory see them: all fp32.</summary>
     public IReadOnlyList<(string Name, Parameter Parameter)> Trainables { get; }
 

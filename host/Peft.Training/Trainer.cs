@@ -44,7 +44,7 @@ public sealed record TrainingProgress(string Phase, int Epoch, int Epochs, int S
 /// auxiliary loss → backward → clipping → optimizer → schedule, with evaluation (<see cref="Evaluator"/>),
 /// metrics, checkpoints (trainable tensors, optimizer, RNG, position) and exact resume.
 /// </summary>
-public sealed class Trainer
+public sealed class Trainer : IDisposable
 {
     private readonly TrainerSetup _setup;
     private readonly IReadOnlyList<(string Name, Parameter Parameter)> _modelTrainables;
@@ -66,6 +66,9 @@ public sealed class Trainer
         _evaluator = new Evaluator(setup.Backbone, setup.Method);
     }
 
+    /// <summary>Releases the fp32 master copies of reduced backbone tensors (<see cref="TrainableParameters"/> holds them until then).</summary>
+    public void Dispose() => _precision.Dispose();
+
     /// <summary>True when <see cref="Run"/> found the run already finished in its directory and only reloaded it.</summary>
     public bool AlreadyComplete { get; private set; }
 
@@ -84,7 +87,6 @@ public sealed class Trainer
 
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        using var precision = _precision;
         _run.Create(_setup.ConfigJson);
         _run.MarkStatus(RunStatus.Running);
         try
@@ -121,6 +123,7 @@ public sealed class Trainer
         {
             (state, scheduleStep) = _run.LoadCheckpoint(method, _trainables, optimizer, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity);
             _precision.Restore((state.LossScale ?? _precision.Scale, state.CleanSteps, state.SkippedSteps));
+            _precision.CopyMastersToModel();
             // A finished run is not trained again: its checkpoint restored the trained tensors, its results stand.
             if (state.Epoch >= recipe.Epochs && _run.ReadResults() is { } finished)
             {
@@ -264,7 +267,6 @@ public sealed class Trainer
     private StepOutcome TrainStep(LabeledBatch batch, OptimizerHelper optimizer, TrainerOptions recipe, bool pooledInputs)
     {
         using var scope = NewDisposeScope();
-        _precision.CopyMastersToModel();
         var (inputs, labels) = batch.On(_setup.Backbone.Device);
         // With cached features the batch holds pooled features already (FrozenFeatures: no hooks, no auxiliary loss).
         var trace = pooledInputs ? null : _setup.Backbone.Forward(inputs, _setup.Method);
@@ -279,6 +281,8 @@ public sealed class Trainer
             if (recipe.ClipGradValue > 0) nn.utils.clip_grad_value_(_trainables.Select(p => p.Parameter), recipe.ClipGradValue);
             if (recipe.ClipGradNorm > 0) nn.utils.clip_grad_norm_(_trainables.Select(p => p.Parameter), recipe.ClipGradNorm);
             optimizer.step();
+            // The model's reduced copies follow their masters at once, so evaluation and the next step see this update.
+            _precision.CopyMastersToModel();
             _setup.Method.AfterOptimizerStep();
         }
         optimizer.zero_grad();

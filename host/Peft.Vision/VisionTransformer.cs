@@ -63,6 +63,30 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
 
     nn.Module IVisionBackbone.Module => this;
 
+    /// <summary>The type the backbone's matrix products run in (its Linear and patch-embedding weights).</summary>
+    public ScalarType ComputeType => patch_embed.proj.weight!.dtype;
+
+    /// <summary>
+    /// Puts the matrix products (patch embedding, qkv, attention, projections, MLP) in <paramref name="type"/>, as
+    /// PyTorch's autocast does: LayerNorms, the CLS token, the position embedding and the residual stream stay fp32,
+    /// so every hook sees fp32 tokens and a method's parameters need no cast; each block casts its normalised input
+    /// down and its branch outputs back up. The identity is taken first: it names the weights as loaded, whatever the
+    /// precision they run in.
+    /// </summary>
+    public void ToPrecision(ScalarType type)
+    {
+        if (!is_floating_point(type)) throw new ArgumentException($"{type} is not a floating-point type", nameof(type));
+        _ = Identity;
+        patch_embed.to(type);
+        foreach (var block in blocks)
+        {
+            block.attn.to(type);
+            block.mlp.to(type);
+        }
+    }
+
+    private static bool is_floating_point(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float64 or ScalarType.BFloat16 or ScalarType.Float16;
+
     public Device Device => cls_token.device;
 
     /// <summary>SHA-256 (16 hex digits) over every parameter's name, shape, dtype and bytes, in name order.</summary>
@@ -89,7 +113,9 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
 
     public Tensor Embed(Tensor images)
     {
-        using var patches = patch_embed.forward(images);                            // (B, N, D)
+        using var input = images.to(ComputeType);
+        using var reduced = patch_embed.forward(input);                             // (B, N, D)
+        using var patches = reduced.to(ScalarType.Float32);                         // the residual stream is fp32
         using var cls = cls_token.expand(patches.size(0), 1, Spec.Dim);
         using var tokens = cat([cls, patches], 1);                                   // (B, 1 + N, D)
         using var positioned = tokens.add(pos_embed);
@@ -148,11 +174,14 @@ public sealed class Block : nn.Module
         // features move to the caller's scope.
         using var scope = NewDisposeScope();
         if (capture is not null) capture.Input = x.alias();
-        var n1 = norm1.forward(x);
-        var a = attn.Forward(n1, temperature, capture, qkvBiasDelta);
+        // LayerNorm and the residual adds in fp32 (its statistics and small updates need the mantissa); each branch
+        // runs in the weights' type (bf16/fp16 after ToPrecision) and comes back as fp32.
+        var type = attn.qkv.weight!.dtype;
+        var n1 = norm1.forward(x).to(type);
+        var a = attn.Forward(n1, temperature, capture, qkvBiasDelta).to(x.dtype);
         var h = x.add(a);
-        var n2 = norm2.forward(h);
-        var m = mlp.forward(n2);
+        var n2 = norm2.forward(h).to(type);
+        var m = mlp.forward(n2).to(x.dtype);
         if (capture is not null)
             foreach (var t in new[] { capture.Input, capture.Query, capture.AttentionOutput })
                 t?.MoveToOuterDisposeScope();
@@ -180,17 +209,19 @@ public sealed class Attention : nn.Module
     public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
     {
         long b = x.size(0), t = x.size(1);
-        var packed = qkvBiasDelta is null ? qkv.forward(x) : F.linear(x, qkv.weight, qkv.bias!.add(qkvBiasDelta)); // (B, T, 3D)
-        if (capture is not null) capture.Query = packed.narrow(2, 0, _dim);        // W_Q·x + b_Q, heads concatenated
+        var packed = qkvBiasDelta is null ? qkv.forward(x) : F.linear(x, qkv.weight, qkv.bias!.add(qkvBiasDelta).to(x.dtype)); // (B, T, 3D)
+        if (capture is not null) capture.Query = packed.narrow(2, 0, _dim).to(ScalarType.Float32); // W_Q·x + b_Q, heads concatenated
         var split = packed.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
         var (q, k, v) = (split[0], split[1], split[2]);
         // softmax(q·kᵀ/√d_h / τ) = softmax((q/τ)·kᵀ/√d_h): GatedPT's per-block temperature folds into the queries.
         // libtorch's fused attention never holds the (B, H, T, T) weights for backward: against the explicit
         // softmax(q·kᵀ)·v it measured 1.6–2.0× faster forward + backward at ViT-S/B sizes (B 32, T 207) and 0.8× the
         // step's peak memory.
-        var heads = F.scaled_dot_product_attention(temperature is null ? q : q.div(temperature), k, v);    // (B, H, T, Dh)
+        // In bf16/fp16 the fused kernel accumulates q·kᵀ and the softmax in fp32 (libtorch's CPU flash attention and
+        // cuDNN/flash on CUDA), so the softmax needs no cast of its own.
+        var heads = F.scaled_dot_product_attention(temperature is null ? q : q.div(temperature.to(q.dtype)), k, v);    // (B, H, T, Dh)
         var merged = heads.transpose(1, 2).reshape(b, t, _dim);        // (B, T, D)
-        if (capture is not null) capture.AttentionOutput = merged.alias();
+        if (capture is not null) capture.AttentionOutput = merged.to(ScalarType.Float32);
         return proj.forward(merged);
     }
 }

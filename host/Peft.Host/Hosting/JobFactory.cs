@@ -56,6 +56,11 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         else
             log.Warning("Backbone {Spec} has random weights (no Backbone:Checkpoint)", vit.Spec);
         vit.eval();
+        if (Run.Precision != Precision.Fp32)
+        {
+            vit.ToPrecision(MixedPrecision.TypeOf(Run.Precision));
+            log.Information("Backbone computes in {Precision}; LayerNorms, the residual stream and every trainable tensor stay fp32", Run.Precision);
+        }
         if (Device.type != DeviceType.CPU)
         {
             vit.to(Device);

@@ -54,7 +54,7 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
             Epochs = options.Epochs, BatchSize = options.BatchSize, Optimizer = OptimizerKind.AdamW, BaseLr = options.Lr, ScaleLrByBatch = false, WeightDecay = options.WeightDecay,
             WarmupEpochs = options.WarmupEpochs, ScheduleUnit = ScheduleUnit.Step, EvalEvery = options.Epochs, CheckpointEvery = 1, ClipGradNorm = 1.0,
         };
-        var trainer = new Trainer(new TrainerSetup
+        using var trainer = new Trainer(new TrainerSetup
         {
             Backbone = vit, Method = method, MethodId = "pretrain", MethodOptions = baseline, Recipe = recipe,
             Train = job.Loader(task.Train, vit.Spec, options.BatchSize, training: true, data: data),

@@ -31,13 +31,13 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
             // Methods with metric losses want B/k classes × k samples per batch: k = 2 (DA-VPT's default),
             // or more when the task has fewer than B/2 classes, so every batch still fills up.
             var perClass = method.Sampling == BatchSampling.ClassBalanced ? JobFactory.SamplesPerClass(batch, task.NumClasses) : 0;
-            var trainer = new Trainer(new TrainerSetup
+            using var trainer = new Trainer(new TrainerSetup
             {
                 Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe,
                 Train = job.Loader(task.Train, vit.Spec, batch, training: true, perClass),
                 Val = task.Val is null ? null : job.Loader(task.Val, vit.Spec, 256, training: false),
                 Test = job.Loader(task.Test, vit.Spec, 256, training: false),
-                RunDirectory = runDir, ConfigJson = JobFactory.ResolvedJson(configuration), Resume = job.Run.Resume,
+                RunDirectory = runDir, ConfigJson = JobFactory.ResolvedJson(configuration), Resume = job.Run.Resume, Precision = job.Run.Precision,
             });
             log.Information("Training {Method} ({Trainable:N0} trainable parameters) on {Train} images, {Classes} classes; run directory {Run}",
                 entry.Name, trainer.TrainableParameters.Sum(p => p.Parameter.numel()), task.Train.Count, task.NumClasses, runDir);
