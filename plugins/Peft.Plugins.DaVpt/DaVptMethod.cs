@@ -118,8 +118,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     private Tensor Prompts(int layer, long batch)
     {
-        using var dropped = prompt_dropout.forward(_prompts[layer]);
-        return PromptTokens.ExpandToBatch(dropped, batch);
+        return PromptTokens.ForBatch(_prompts[layer], batch, prompt_dropout);
     }
 
     public Tensor AfterEmbedding(Tensor tokens)

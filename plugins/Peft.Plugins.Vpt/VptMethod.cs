@@ -57,12 +57,11 @@ public sealed class VptMethod : nn.Module, IPeftMethod
 
     public int PromptCount => _options.PromptTokens;
 
-    /// <summary>dropout(proj(prompts)) expanded to the batch: (B, p, D).</summary>
+    /// <summary>dropout(proj(prompts)) for the batch, a mask per sample: (B, p, D).</summary>
     private Tensor Prepare(Tensor prompts, long batch)
     {
         using var projected = prompt_proj is null ? prompts.alias() : prompt_proj.forward(prompts);
-        using var dropped = prompt_dropout.forward(projected);
-        return PromptTokens.ExpandToBatch(dropped, batch);
+        return PromptTokens.ForBatch(projected, batch, prompt_dropout);
     }
 
     public Tensor AfterEmbedding(Tensor tokens)

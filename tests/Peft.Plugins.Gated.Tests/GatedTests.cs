@@ -110,4 +110,16 @@ public class GatedTests
         optimizer.zero_grad();
         return loss.item<float>();
     }
+
+    [Fact]
+    public void Every_sample_draws_its_own_prompt_mask()
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new GatedMethod(vit, 5, new GatedOptions { PromptTokens = 4, PromptDropout = 0.5 });
+        using var scope = NewDisposeScope();
+        manual_seed(9);
+        method.train();
+        var kept = PromptTokens.Slots(method.AfterEmbedding(vit.Embed(randn(2, 3, 32, 32))), 4).ne(0);
+        Assert.False(kept[0].Equals(kept[1]), "both samples got the same prompt dropout mask");
+    }
 }

@@ -102,5 +102,24 @@ public class VptTests
         var dropped = PromptTokens.Slots(method.AfterEmbedding(tokens), 4);
         var zeros = dropped.eq(0).sum().item<long>();
         Assert.InRange(zeros, 2 * 4 * 48 / 4, 3 * 2 * 4 * 48 / 4); // about half of 384 elements zeroed
+        // Each sample draws its own mask (the official code expands the prompts to the batch before the dropout).
+        Assert.False(dropped[0].eq(0).Equals(dropped[1].eq(0)), "both samples got the same prompt dropout mask");
+    }
+
+    [Theory]
+    [InlineData(VptMode.Shallow, 0)]
+    [InlineData(VptMode.Deep, 1)]
+    [InlineData(VptMode.Deep, 3)]
+    public void Every_sample_draws_its_own_prompt_mask_at_every_insertion(VptMode mode, int block)
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = 0.5 });
+        using var scope = NewDisposeScope();
+        manual_seed(9);
+        method.train();
+        var tokens = vit.Embed(randn(2, 3, 32, 32));
+        var inserted = block == 0 ? method.AfterEmbedding(tokens) : method.BeforeBlock(block, method.AfterEmbedding(tokens));
+        var kept = PromptTokens.Slots(inserted, 4).ne(0);
+        Assert.False(kept[0].Equals(kept[1]), $"block {block}: both samples got the same prompt dropout mask");
     }
 }

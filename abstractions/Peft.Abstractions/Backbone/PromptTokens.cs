@@ -37,14 +37,24 @@ public static class PromptTokens
         tokens.narrow(1, 1 + promptCount, tokens.size(1) - 1 - promptCount);
 
     /// <summary>
-    /// Inserts one shared (1, p, D) prompt set at the input: prompt dropout (active in train mode only),
-    /// expanded to the batch, after CLS.
+    /// Inserts one shared (1, p, D) prompt set at the input: expanded to the batch, prompt dropout (train mode only),
+    /// after CLS.
     /// </summary>
     public static Tensor InsertShared(Tensor tokens, Tensor prompts, Dropout dropout)
     {
-        using var dropped = dropout.forward(prompts);
-        using var batch = ExpandToBatch(dropped, tokens.size(0));
+        using var batch = ForBatch(prompts, tokens.size(0), dropout);
         return Insert(tokens, batch);
+    }
+
+    /// <summary>
+    /// A (1, p, D) prompt set for a batch of <paramref name="batch"/>: expanded first, then dropped out, so every sample
+    /// draws its own mask, as the official code does (VPT's vit.py: <c>self.prompt_dropout(self.prompt_embeddings.expand(B, -1, -1))</c>).
+    /// In eval mode (or with no dropout) the expansion stays a view.
+    /// </summary>
+    public static Tensor ForBatch(Tensor prompts, long batch, Dropout dropout)
+    {
+        using var expanded = ExpandToBatch(prompts, batch);
+        return dropout.forward(expanded);
     }
 
     /// <summary>A (1, p, D) parameter expanded to the batch without copying.</summary>
