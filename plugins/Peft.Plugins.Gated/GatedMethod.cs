@@ -70,18 +70,8 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
         return PromptTokens.Replace(blockOutput, mixed, p);
     }
 
-    public Tensor Pool(Tensor tokens, IVisionBackbone backbone)
-    {
-        if (!_meanReadout)
-        {
-            using var normed = backbone.FinalNorm(tokens);
-            return normed.select(1, 0);
-        }
-        // MAE: the mean of every token after CLS (prompts included), then the pretrained final norm.
-        using var rest = tokens.narrow(1, 1, tokens.size(1) - 1);
-        using var mean = rest.mean([1]);
-        return backbone.FinalNorm(mean);
-    }
+    public Tensor Pool(Tensor tokens, IVisionBackbone backbone) =>
+        _meanReadout ? Readout.MeanTokens(tokens, backbone) : Readout.ClsToken(tokens, backbone);
 
     public Tensor Head(Tensor pooled) => head.forward(pooled);
 

@@ -217,4 +217,8 @@ public class DaVptTests
         nn.functional.cross_entropy(plus.Head(vit.Forward(images, plus).Pooled), labels).backward();
         Assert.NotNull(plus.named_parameters().Single(p => p.name == "value_bias_1").parameter.grad);
     }
+
+    [Fact]
+    public void The_read_out_follows_the_backbone_kind() =>
+        MethodTestSupport.AssertReadoutFollowsBackboneKind(v => new DaVptMethod(v, 5, new DaVptOptions(), seed: 1));
 }

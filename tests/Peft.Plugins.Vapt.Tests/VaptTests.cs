@@ -67,4 +67,8 @@ public class VaptTests
         var changed = cat([x.narrow(1, 0, 4).mul(3.0), x.narrow(1, 4, 16)], 1);
         Assert.True(PromptTokens.Slots(method.BeforeBlock(1, x), 3).Equals(PromptTokens.Slots(method.BeforeBlock(1, changed), 3)));
     }
+
+    [Fact]
+    public void The_read_out_follows_the_backbone_kind() =>
+        MethodTestSupport.AssertReadoutFollowsBackboneKind(v => new VaptMethod(v, 5, new VaptOptions { PromptTokens = 3 }));
 }

@@ -122,4 +122,8 @@ public class VptTests
         var kept = PromptTokens.Slots(inserted, 4).ne(0);
         Assert.False(kept[0].Equals(kept[1]), $"block {block}: both samples got the same prompt dropout mask");
     }
+
+    [Fact]
+    public void The_read_out_follows_the_backbone_kind() =>
+        MethodTestSupport.AssertReadoutFollowsBackboneKind(v => new VptMethod(v, 5, new VptOptions { Mode = VptMode.Deep, PromptTokens = 4 }));
 }

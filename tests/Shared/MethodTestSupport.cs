@@ -57,6 +57,13 @@ public static class MethodTestSupport
     public static void AssertMatchesReference(string fixture, VisionTransformer vit, IPeftMethod method)
     {
         var arrays = Npz.LoadAll(Path.Combine(Fixtures, fixture));
+        // Strict on what is trained: the fixture and the method hold exactly the same trainable tensors, so an extra or
+        // a missing one fails here (buffers, such as DA-VPT's class statistics, are the method's own state).
+        var fixtureTensors = arrays.Keys.Where(k => k.StartsWith("param/", StringComparison.Ordinal)).Select(k => k["param/".Length..]).ToHashSet();
+        var missing = method.Module.named_parameters().Select(p => p.name).Where(n => !fixtureTensors.Contains(n)).ToList();
+        var unknown = fixtureTensors.Except(method.Module.state_dict().Keys).ToList();
+        Assert.True(missing.Count == 0 && unknown.Count == 0,
+            $"trainables the reference lacks: [{string.Join(", ", missing)}]; reference tensors the method lacks: [{string.Join(", ", unknown)}]");
         method.Module.load_state_dict(arrays.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal))
             .ToDictionary(kv => kv.Key["param/".Length..], kv => kv.Value), strict: false);
         using var scope = NewDisposeScope();
@@ -75,6 +82,26 @@ public static class MethodTestSupport
             var name = key["grad/".Length..];
             var grad = parameters[name].grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}");
             AssertClose(arrays[key], grad, "gradient of " + name);
+        }
+    }
+
+    /// <summary>
+    /// On an MAE backbone the method's head sees the final norm of the mean of every token after CLS, prompts included
+    /// (the official vit_mae.py read-out); on a supervised one, the normed CLS token.
+    /// </summary>
+    public static void AssertReadoutFollowsBackboneKind(Func<VisionTransformer, IPeftMethod> create)
+    {
+        foreach (var kind in new[] { BackboneKind.Mae, BackboneKind.Supervised })
+        {
+            using var vit = ReferenceVit(kind);
+            using var method = create(vit);
+            method.Module.eval();
+            using var scope = NewDisposeScope();
+            manual_seed(3);
+            var trace = vit.Forward(randn(2, 3, 32, 32), method);
+            var normed = vit.norm.forward(trace.Tokens);
+            var expected = kind == BackboneKind.Mae ? vit.norm.forward(trace.Tokens.narrow(1, 1, trace.Tokens.size(1) - 1).mean([1])) : normed.select(1, 0);
+            AssertClose(expected, trace.Pooled, $"{kind} read-out", 1e-6);
         }
     }
 

@@ -28,12 +28,8 @@ public interface IBackboneHooks
     /// <summary>Whether block <paramref name="index"/>'s internal features should be captured in the trace.</summary>
     bool CaptureFeatures(int index) => false;
 
-    /// <summary>The pooled feature for the head: by default the CLS token after the final norm.</summary>
-    Tensor Pool(Tensor tokens, IVisionBackbone backbone)
-    {
-        using var normed = backbone.FinalNorm(tokens);
-        return normed.select(1, 0);
-    }
+    /// <summary>The pooled feature for the head: by default the read-out of the backbone's kind (<see cref="Readout.ByKind"/>).</summary>
+    Tensor Pool(Tensor tokens, IVisionBackbone backbone) => Readout.ByKind(tokens, backbone);
 }
 
 /// <summary>The plain ViT: no hooks.</summary>
