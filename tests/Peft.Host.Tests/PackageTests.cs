@@ -39,16 +39,24 @@ public sealed class ExtensionKit : IDisposable
         foreach (var packed in new[] { "abstractions/Peft.Abstractions/Peft.Abstractions.csproj", "templates/Peft.Templates/Peft.Templates.csproj" })
             Dotnet(repo, "pack", Path.Combine(repo, packed), "-c", Configuration, "--no-build", "-o", Feed, $"-p:PackageVersion={PackageVersion}");
 
-        // Restore from the feed only; other packages from this machine's cache, which is read, never written.
+        // Peft.* comes from the feed alone (package source mapping); everything else from this machine's own package
+        // sources, found first in its NuGet cache, which is read as a fallback folder and never written.
         var work = Directory.CreateDirectory(Path.Combine(Root.FullName, "work")).FullName;
         var machineCache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } configured
             ? configured
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        var machineSources = MachineSources(work);
         File.WriteAllText(Path.Combine(work, "nuget.config"), $"""
             <?xml version="1.0" encoding="utf-8"?>
             <configuration>
               <config><add key="globalPackagesFolder" value="{Path.Combine(Root.FullName, "packages")}" /></config>
-              <packageSources><clear /><add key="local" value="{Feed}" /></packageSources>
+              <packageSources>
+                <clear />
+                <add key="peft-e2e" value="{Feed}" />
+            {string.Concat(machineSources.Select((s, i) => $"    <add key=\"machine{i}\" value=\"{s}\" />\n"))}  </packageSources>
+              <packageSourceMapping>
+                <packageSource key="peft-e2e"><package pattern="Peft.*" /></packageSource>
+            {string.Concat(machineSources.Select((_, i) => $"    <packageSource key=\"machine{i}\"><package pattern=\"*\" /></packageSource>\n"))}  </packageSourceMapping>
               <fallbackPackageFolders><clear /><add key="machine" value="{machineCache}" /></fallbackPackageFolders>
             </configuration>
             """);
@@ -74,6 +82,16 @@ public sealed class ExtensionKit : IDisposable
 #endif
 
     public void Dispose() => Root.Delete(recursive: true);
+
+    /// <summary>The enabled package sources of this machine's NuGet configuration (`dotnet nuget list source`).</summary>
+    private static List<string> MachineSources(string directory)
+    {
+        var listed = Run(directory, "nuget", "list", "source", "--format", "Short");
+        if (listed.ExitCode != 0) throw new InvalidOperationException("dotnet nuget list source failed:\n" + listed.StdOut + listed.StdErr);
+        // Short format: one "E <source>" line per enabled source ("D" for disabled ones).
+        return [.. listed.StdOut.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Where(l => l.StartsWith("E ", StringComparison.Ordinal)).Select(l => System.Security.SecurityElement.Escape(l[2..].Trim()))];
+    }
 
     private static void CopyFolder(string from, string to)
     {
@@ -159,7 +177,10 @@ public sealed class PackageTests(ExtensionKit kit) : IClassFixture<ExtensionKit>
         {
             var files = Directory.EnumerateFiles(Path.Combine(kit.Plugins, plugin), "*", SearchOption.AllDirectories)
                 .Select(f => Path.GetRelativePath(Path.Combine(kit.Plugins, plugin), f)).Order(StringComparer.Ordinal).ToList();
-            Assert.Equal([$"{plugin}.deps.json", $"{plugin}.dll", $"{plugin}.pdb"], files);
+            Assert.Contains($"{plugin}.dll", files);
+            Assert.Contains($"{plugin}.deps.json", files);
+            // Nothing but the plugin's own files: no contracts, TorchSharp, its dependencies or natives, Microsoft.Extensions.*.
+            Assert.All(files, f => Assert.StartsWith(plugin + ".", f, StringComparison.Ordinal));
         }
     }
 
