@@ -137,7 +137,7 @@ public sealed class PackageTests(ExtensionKit kit) : IClassFixture<ExtensionKit>
     [
         "train", "Plugins:Folders=" + kit.Plugins, "Method:Name=" + method, "Run:OutputDir=" + Path.Combine(kit.Root.FullName, "runs"),
         "Run:Name=" + name, "Backbone:Checkpoint=", "Backbone:ImageSize=28", "Backbone:PatchSize=7", "Backbone:Channels=1", "Backbone:Dim=16",
-        "Backbone:Depth=2", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Data:BatchSize=32", "Trainer:Epochs=2",
+        "Backbone:Depth=2", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Trainer:BatchSize=32", "Trainer:Epochs=2",
         "Trainer:WarmupEpochs=0", .. more,
     ];
 
