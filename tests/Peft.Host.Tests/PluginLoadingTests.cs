@@ -1,4 +1,6 @@
 using Microsoft.CodeAnalysis;
+using Microsoft.Extensions.Configuration;
+using Peft.Host.Hosting;
 using Peft.Host.Plugins;
 
 namespace Peft.Host.Tests;
@@ -170,6 +172,28 @@ public sealed class PluginLoadingTests : IDisposable
             [.. PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), MetadataReference.CreateFromFile(stub)],
             Factory(id));
         Directory.Delete(stubDir, recursive: true);
+    }
+
+    [Fact]
+    public void A_plugin_rebuilt_from_other_code_does_not_reuse_the_old_builds_run()
+    {
+        var rebuiltFolder = Path.Combine(_dir.FullName, "rebuilt");
+        PluginCompiler.Compile(PluginDir("Sample"), "Sample", PluginCompiler.Contracts(), SampleMethod);
+        PluginCompiler.Compile(Path.Combine(rebuiltFolder, "Sample"), "Sample", PluginCompiler.Contracts(),
+            SampleMethod.Replace("a scaled linear head.", "a scaled linear head (rebuilt).", StringComparison.Ordinal));
+        var built = MethodCatalog.Discover([], [_dir.FullName]).Methods["sample-linear"];
+        var rebuilt = MethodCatalog.Discover([], [rebuiltFolder]).Methods["sample-linear"];
+        Assert.NotEqual(built.Build.ContentHash, rebuilt.Build.ContentHash);
+
+        // The run directory without Run:Name: everything that defines the run, the method's build included.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Run:OutputDir"] = _dir.FullName }).Build();
+        var job = new JobFactory(configuration, MethodCatalog.Discover([], []));
+        var options = built.Factory.Options.Load(configuration, "Method:Options").GetValueOrThrow();
+        var recipe = built.Factory.DefaultRecipe();
+        var run = job.RunDirectory(built, options, recipe);
+        Assert.StartsWith(Path.Combine(_dir.FullName, "sample-linear-"), run, StringComparison.Ordinal);
+        Assert.Equal(run, job.RunDirectory(built, options, recipe));
+        Assert.NotEqual(run, job.RunDirectory(rebuilt, options, recipe));
     }
 
     [Fact]
