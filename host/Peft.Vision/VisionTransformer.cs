@@ -12,9 +12,10 @@ namespace Peft.Vision;
 
 /// <summary>
 /// A Vision Transformer with timm's structure and parameter names, read top to bottom:
-/// PatchEmbed → CLS + position embedding → pre-norm Blocks → final norm. LayerNorm eps 1e-6 and
-/// exact (erf) GELU, as timm and the VPT family use. The forward pass is cut at timm's seams
-/// (<see cref="Embed"/>, <see cref="Block"/>, <see cref="FinalNorm"/>) so prompt methods hook in between.
+/// PatchEmbed → CLS + position embedding → pre-norm Blocks → final norm → pooled feature. LayerNorm eps 1e-6 and
+/// exact (erf) GELU, as timm and the VPT family use. <see cref="Forward"/> is the one forward pass: a method's
+/// <see cref="IBackboneHooks"/> sit at its seams (after the embedding, around each block, inside each block's
+/// attention, at pooling); without hooks it is the plain ViT.
 /// </summary>
 public sealed class VisionTransformer : nn.Module, IVisionBackbone
 {
@@ -111,6 +112,35 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
         return Convert.ToHexStringLower(hash.GetHashAndReset())[..16];
     }
 
+    /// <remarks>
+    /// Each block's input and output are released as soon as the next tokens exist (autograd keeps what backward
+    /// needs), so a pass holds one block's tokens at a time rather than every block's. Hooks return their argument or a
+    /// new tensor; one that needs a tensor after the hook returns keeps an alias of it.
+    /// </remarks>
+    public ForwardTrace Forward(Tensor images, IBackboneHooks hooks)
+    {
+        var embedded = Embed(images);
+        var x = hooks.AfterEmbedding(embedded);
+        Release(embedded, x);
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            var input = hooks.BeforeBlock(i, x);
+            var output = blocks[i].Forward(input, i, hooks);
+            var next = hooks.AfterBlock(i, input, output);
+            Release(x, next);
+            if (!ReferenceEquals(input, x)) Release(input, next);
+            if (!ReferenceEquals(output, x) && !ReferenceEquals(output, input)) Release(output, next);
+            x = next;
+        }
+        return new ForwardTrace { Tokens = x, Pooled = hooks.Pool(x, this) };
+    }
+
+    private static void Release(Tensor t, Tensor kept)
+    {
+        if (!ReferenceEquals(t, kept)) t.Dispose();
+    }
+
+    /// <summary>Patch embedding, CLS token and absolute position embedding: (B, C, H, W) → (B, 1 + N, D).</summary>
     public Tensor Embed(Tensor images)
     {
         using var input = images.to(ComputeType);
@@ -122,13 +152,16 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
         return pos_drop.forward(positioned);
     }
 
-    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null) =>
-        blocks[index].Forward(x, attentionTemperature, capture, qkvBiasDelta);
+    /// <summary>Block <paramref name="index"/> alone on (B, T, D) tokens, with the plain attention.</summary>
+    public Tensor Block(int index, Tensor x) => Block(index, x, NoHooks.Instance);
+
+    /// <summary>Block <paramref name="index"/> alone on (B, T, D) tokens, with <paramref name="hooks"/> in its attention.</summary>
+    public Tensor Block(int index, Tensor x, IAttentionHooks hooks) => blocks[index].Forward(x, index, hooks);
 
     public Tensor FinalNorm(Tensor x) => norm.forward(x);
 
     /// <summary>The plain ViT's pooled feature: CLS after the final norm (B, D).</summary>
-    public Tensor forward_features(Tensor images) => this.Forward(images, NoHooks.Instance).Pooled;
+    public Tensor forward_features(Tensor images) => Forward(images, NoHooks.Instance).Pooled;
 }
 
 /// <summary>Conv2d with kernel = stride = patch, flattened to tokens: (B, C, H, W) → (B, N, D).</summary>
@@ -167,24 +200,20 @@ public sealed class Block : nn.Module
         RegisterComponents();
     }
 
-    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
+    /// <param name="index">The block's position, which the attention hooks are called with.</param>
+    public Tensor Forward(Tensor x, int index, IAttentionHooks hooks)
     {
-        // Everything made inside the block is released when it returns (autograd keeps what backward needs), so a
-        // forward pass holds one block's intermediates at a time, as eager PyTorch does; the result and the captured
-        // features move to the caller's scope.
+        // Everything made inside the block, the attention hooks' tensors included, is released when it returns (autograd
+        // keeps what backward needs), so a forward pass holds one block's intermediates at a time, as eager PyTorch does.
         using var scope = NewDisposeScope();
-        if (capture is not null) capture.Input = x.alias();
         // LayerNorm and the residual adds in fp32 (its statistics and small updates need the mantissa); each branch
         // runs in the weights' type (bf16/fp16 after ToPrecision) and comes back as fp32.
         var type = attn.qkv.weight!.dtype;
         var n1 = norm1.forward(x).to(type);
-        var a = attn.Forward(n1, temperature, capture, qkvBiasDelta).to(x.dtype);
+        var a = attn.Forward(n1, index, hooks).to(x.dtype);
         var h = x.add(a);
         var n2 = norm2.forward(h).to(type);
         var m = mlp.forward(n2).to(x.dtype);
-        if (capture is not null)
-            foreach (var t in new[] { capture.Input, capture.Query, capture.AttentionOutput })
-                t?.MoveToOuterDisposeScope();
         return h.add(m).MoveToOuterDisposeScope();
     }
 }
@@ -205,24 +234,37 @@ public sealed class Attention : nn.Module
         RegisterComponents();
     }
 
-    /// <remarks>Called inside <see cref="Block.Forward"/>'s dispose scope, which releases the intermediates.</remarks>
-    public Tensor Forward(Tensor x, Tensor? temperature, BlockFeatures? capture, Tensor? qkvBiasDelta = null)
+    /// <remarks>
+    /// Called inside <see cref="Block.Forward"/>'s dispose scope, which releases the intermediates. The hooks see q, k, v
+    /// after the projection and the output before <see cref="proj"/> (<see cref="IAttentionHooks"/>); the plain ViT's
+    /// hooks return what they are given.
+    /// </remarks>
+    public Tensor Forward(Tensor x, int index, IAttentionHooks hooks)
     {
         long b = x.size(0), t = x.size(1);
-        var packed = qkvBiasDelta is null ? qkv.forward(x) : F.linear(x, qkv.weight, qkv.bias!.add(qkvBiasDelta).to(x.dtype)); // (B, T, 3D)
-        if (capture is not null) capture.Query = packed.narrow(2, 0, _dim).to(ScalarType.Float32); // W_Q·x + b_Q, heads concatenated
-        var split = packed.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
-        var (q, k, v) = (split[0], split[1], split[2]);
-        // softmax(q·kᵀ/√d_h / τ) = softmax((q/τ)·kᵀ/√d_h): GatedPT's per-block temperature folds into the queries.
-        // libtorch's fused attention never holds the (B, H, T, T) weights for backward: against the explicit
-        // softmax(q·kᵀ)·v it measured 1.6–2.0× faster forward + backward at ViT-S/B sizes (B 32, T 207) and 0.8× the
-        // step's peak memory.
-        // In bf16/fp16 the fused kernel accumulates q·kᵀ and the softmax in fp32 (libtorch's CPU flash attention and
-        // cuDNN/flash on CUDA), so the softmax needs no cast of its own.
-        var heads = F.scaled_dot_product_attention(temperature is null ? q : q.div(temperature.to(q.dtype)), k, v);    // (B, H, T, Dh)
+        var split = qkv.forward(x).view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
+        var (hq, hk, hv) = hooks.AttentionQkv(index, new QueryKeyValue(split[0], split[1], split[2]));
+        // Hooks see q, k, v in the block's type; what they return (maybe promoted to fp32 by a method's fp32 tensors) runs
+        // in that type again. In bf16/fp16 the fused kernel accumulates q·kᵀ and the softmax in fp32 (libtorch's CPU flash
+        // attention, cuDNN/flash on CUDA), so the softmax needs no cast of its own.
+        var type = x.dtype;
+        var (q, k, v) = (hq.to(type), hk.to(type), hv.to(type));
+        var heads = hooks.NeedsAttentionLogits(index) ? Explicit(q, k, v, index, hooks) : F.scaled_dot_product_attention(q, k, v); // (B, H, T, Dh)
         var merged = heads.transpose(1, 2).reshape(b, t, _dim);        // (B, T, D)
-        if (capture is not null) capture.AttentionOutput = merged.to(ScalarType.Float32);
-        return proj.forward(merged);
+        return proj.forward(hooks.AttentionOutput(index, merged).to(type));
+    }
+
+    /// <summary>
+    /// softmax(q·kᵀ/√d_h)·v with the logits handed to the hooks. Only for hooks that ask for the logits: libtorch's fused
+    /// attention, used otherwise, never holds the (B, H, T, T') weights for backward; against this explicit form it
+    /// measured 1.6–2.0× faster forward + backward at ViT-S/B sizes (B 32, T 207) and 0.8× the step's peak memory.
+    /// </summary>
+    private static Tensor Explicit(Tensor q, Tensor k, Tensor v, int index, IAttentionHooks hooks)
+    {
+        // The logits the hooks see and the softmax are fp32 whatever the block's type (autocast runs softmax in fp32).
+        var logits = q.matmul(k.transpose(-2, -1)).div(Math.Sqrt(q.size(-1))).to(ScalarType.Float32);
+        var weights = hooks.AttentionLogits(index, logits).softmax(-1);
+        return weights.to(v.dtype).matmul(v);
     }
 }
 

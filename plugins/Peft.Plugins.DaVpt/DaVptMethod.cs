@@ -42,7 +42,16 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     /// <summary>key_bias_l, value_bias_l for every block (DA-VPT+ only; registered under those names).</summary>
     private readonly List<(Parameter Key, Parameter Value)> _keyValueBiases = [];
-    private readonly int _dim;
+    private readonly int _heads;
+
+    /// <summary>
+    /// What the current forward pass captured at each guided block for <see cref="AuxiliaryLoss"/>: the CLS query and the
+    /// token anchor's source. Reset when a pass starts (<see cref="AfterEmbedding"/>); the tensors belong to the pass's
+    /// caller's dispose scope.
+    /// </summary>
+    private readonly Dictionary<int, GuidedFeatures> _captured = [];
+
+    private readonly record struct GuidedFeatures(Tensor? ClsQuery, Tensor? TokenSource);
 
     /// <param name="plus">DA-VPT+ (§2a): also tune every block's key and value biases and the CLS token.</param>
     public DaVptMethod(IVisionBackbone backbone, int classes, DaVptOptions options, int seed, bool plus = false) : base(nameof(DaVptMethod))
@@ -77,7 +86,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         class_sums = zeros(classes, spec.Dim);
         class_counts = zeros(classes);
 
-        _dim = spec.Dim;
+        _heads = spec.Heads;
         if (plus)
         {
             // b_K and b_V live inside the ViT's fused qkv bias; tuning them is learning an additive delta on
@@ -104,14 +113,6 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     public IReadOnlyList<string> BackboneTrainables { get; } = [];
 
-    public Tensor? QkvBiasDelta(int index)
-    {
-        if (_keyValueBiases.Count == 0) return null;
-        var (key, value) = _keyValueBiases[index];
-        using var query = zeros(_dim);
-        return cat([query, key, value]);
-    }
-
     public nn.Module Module => this;
     public BatchSampling Sampling => BatchSampling.ClassBalanced;
     public IReadOnlyList<int> PromptCounts => _counts;
@@ -123,6 +124,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 
     public Tensor AfterEmbedding(Tensor tokens)
     {
+        _captured.Clear();
         using var prompts = Prompts(0, tokens.size(0));
         return PromptTokens.Insert(tokens, prompts);
     }
@@ -130,12 +132,48 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     /// <summary>VPT-deep: the previous block's prompt outputs are discarded and this block's prompts inserted.</summary>
     public Tensor BeforeBlock(int index, Tensor x)
     {
-        if (index == 0) return x;
-        using var prompts = Prompts(index, x.size(0));
-        return PromptTokens.Replace(x, prompts, _counts[index - 1]);
+        Tensor input;
+        if (index == 0) input = x;
+        else
+        {
+            using var prompts = Prompts(index, x.size(0));
+            input = PromptTokens.Replace(x, prompts, _counts[index - 1]);
+        }
+        if (_guided.Contains(index) && _options.TokenAnchor == TokenAnchor.MeanPatch)
+        {
+            // The released code's token anchor: the mean of the block-input patch tokens.
+            using var patches = PromptTokens.Patches(input, _counts[index]);
+            _captured[index] = _captured.GetValueOrDefault(index) with { TokenSource = patches.mean([1]) };
+        }
+        return input;
     }
 
-    public bool CaptureFeatures(int index) => _guided.Contains(index);
+    /// <summary>
+    /// At a guided block: keeps the CLS query W_Q·LN1(x_cls) + b_Q (heads concatenated) for the CLS term (paper §3.2). DA-VPT+ (§3.5):
+    /// tuned key and value biases b_K + Δ_K, b_V + Δ_V, which add Δ_K to every key and Δ_V to every value.
+    /// </summary>
+    public QueryKeyValue AttentionQkv(int block, QueryKeyValue qkv)
+    {
+        if (_guided.Contains(block))
+        {
+            var q = qkv.Query;
+            using var cls = q.select(2, 0);                                               // (B, H, D/H)
+            _captured[block] = _captured.GetValueOrDefault(block) with { ClsQuery = cls.reshape(q.size(0), -1).MoveToOuterDisposeScope() };
+        }
+        if (_keyValueBiases.Count == 0) return qkv;
+        var (key, value) = _keyValueBiases[block];
+        using var keyDelta = key.view(_heads, 1, -1);                                     // per head, broadcast over tokens
+        using var valueDelta = value.view(_heads, 1, -1);
+        return qkv with { Key = qkv.Key.add(keyDelta), Value = qkv.Value.add(valueDelta) };
+    }
+
+    /// <summary>At a guided block with the paper's anchor (§3.3): keeps the attention output (heads concatenated, before W_O).</summary>
+    public Tensor AttentionOutput(int block, Tensor output)
+    {
+        if (_guided.Contains(block) && _options.TokenAnchor == TokenAnchor.Attention)
+            _captured[block] = _captured.GetValueOrDefault(block) with { TokenSource = output.alias().MoveToOuterDisposeScope() };
+        return output;
+    }
 
     public Tensor Head(Tensor pooled) => head.forward(pooled);
 
@@ -153,14 +191,14 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
         Tensor? total = null;
         foreach (var l in _guided.Order())
         {
-            var features = trace.Blocks[l];
+            var (clsQuery, source) = _captured.TryGetValue(l, out var captured) && captured.ClsQuery is not null && captured.TokenSource is not null
+                ? (captured.ClsQuery, captured.TokenSource)
+                : throw new InvalidOperationException($"block {l}'s features were not captured: AuxiliaryLoss reads the last forward pass through this method's hooks");
             var proxies = F.normalize(_prompts[l].squeeze(0), dim: 1).mul(_options.Rho);
             var tokenAnchor = _options.TokenAnchor == TokenAnchor.Attention
                 // The attention output (heads concatenated, before W_O) at the sample's own prompt position.
-                ? features.AttentionOutput!.gather(1, mapped.add(1).view(-1, 1, 1).expand(labels.size(0), 1, features.AttentionOutput.size(2))).squeeze(1)
-                // The released code's anchor: the mean block-input patch token.
-                : features.Input!.narrow(1, 1 + _counts[l], features.Input.size(1) - 1 - _counts[l]).mean([1]);
-            var clsQuery = features.Query!.select(1, 0); // W_Q·LN1(x_cls) + b_Q
+                ? source.gather(1, mapped.add(1).view(-1, 1, 1).expand(labels.size(0), 1, source.size(2))).squeeze(1)
+                : source; // the mean block-input patch token
             var layer = ProxyAnchor.Loss(F.normalize(tokenAnchor, dim: 1), proxies, mapped, _options.Alpha, _options.Delta, _options.PositiveNormaliser)
                 .mul(_options.Beta)
                 .add(ProxyAnchor.Loss(F.normalize(clsQuery, dim: 1), proxies, mapped, _options.Alpha, _options.Delta, _options.PositiveNormaliser)
@@ -240,13 +278,14 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     /// </summary>
     public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, IVisionBackbone backbone)
     {
-        const string headWeight = "head.fc.weight";
+        var headWeight = Trainables.HeadOf(this).Weight;
+        bool IsHeadWeight((string Name, Parameter Parameter) p) => ReferenceEquals(p.Parameter, headWeight);
         var all = Trainables.Of(this, backbone);
         return new List<ParameterGroup>
         {
             new("no_decay", all.Where(p => p.Parameter.dim() <= 1).ToList(), 0.0),
-            new("decay", all.Where(p => p.Parameter.dim() > 1 && p.Name != headWeight).ToList(), recipe.WeightDecay),
-            new("head_weight", all.Where(p => p.Name == headWeight).ToList(), recipe.HeadWeightDecay ?? recipe.WeightDecay),
+            new("decay", all.Where(p => p.Parameter.dim() > 1 && !IsHeadWeight(p)).ToList(), recipe.WeightDecay),
+            new("head_weight", all.Where(IsHeadWeight).ToList(), recipe.HeadWeightDecay ?? recipe.WeightDecay),
         }.Where(g => g.Parameters.Count > 0).ToList();
     }
 }

@@ -52,7 +52,15 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
 
     public Tensor AfterEmbedding(Tensor tokens) => PromptTokens.InsertShared(tokens, prompt_embeddings, prompt_dropout);
 
-    public Tensor AttentionTemperature(int index) => temp.narrow(0, index, 1);
+    /// <summary>
+    /// softmax(q·kᵀ/√d_h / τ_l) = softmax((q/τ_l)·kᵀ/√d_h): the temperature divides the logits after the 1/√d_h scaling
+    /// (the official code's vit_backbones/vit_mae.py, Attention.forward), folded into the queries so the backbone keeps its fused attention.
+    /// </summary>
+    public QueryKeyValue AttentionQkv(int block, QueryKeyValue qkv)
+    {
+        using var tau = temp.narrow(0, block, 1);
+        return qkv with { Query = qkv.Query.div(tau) };
+    }
 
     public Tensor AfterBlock(int index, Tensor blockInput, Tensor blockOutput)
     {

@@ -1,4 +1,6 @@
 using Microsoft.CodeAnalysis;
+using Microsoft.Extensions.Configuration;
+using Peft.Host.Hosting;
 using Peft.Host.Plugins;
 
 namespace Peft.Host.Tests;
@@ -89,12 +91,12 @@ public sealed class PluginLoadingTests : IDisposable
         Assert.Empty(catalog.Problems);
         Assert.Equal("A drop-in sample: a scaled linear head.", catalog.Methods["sample-linear"].Factory.Description);
 
-        var listed = PeftProcess.Run(_dir.FullName, "methods", "--describe", "Plugins:Folders:0=" + _dir.FullName);
+        var listed = PeftProcess.Run(_dir.FullName, "methods", "--describe", "Plugins:Folders=" + _dir.FullName);
         Assert.Equal(0, listed.ExitCode);
         Assert.Contains("sample-linear", listed.StdOut);
         Assert.Contains("FeatureScale", listed.StdOut);
 
-        var trained = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders:0=" + _dir.FullName, "Method:Name=sample-linear",
+        var trained = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders=" + _dir.FullName, "Method:Name=sample-linear",
             "Method:Options:FeatureScale=2", "Run:OutputDir=" + Path.Combine(_dir.FullName, "runs"), "Run:Name=sample",
             "Backbone:Checkpoint=", "Backbone:ImageSize=28", "Backbone:PatchSize=7", "Backbone:Channels=1", "Backbone:Dim=16",
             "Backbone:Depth=1", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Trainer:BatchSize=32", "Trainer:Epochs=1");
@@ -123,10 +125,34 @@ public sealed class PluginLoadingTests : IDisposable
         PluginCompiler.Compile(PluginDir("Needy"), "Needy", [.. PluginCompiler.Contracts(), MetadataReference.CreateFromFile(helper)],
             Factory("needy", "public string HelperName { get; } = H.Util.Name;"));
 
-        // Built against other contracts: a Peft.Abstractions 7.0 with the same types.
-        var stubDir = Path.Combine(_dir.FullName, "..", _dir.Name + "-stub");
-        var stub = PluginCompiler.Compile(stubDir, "Peft.Abstractions", PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), """
-            [assembly: System.Reflection.AssemblyVersion("7.0.0.0")]
+        // Built against other contracts: a Peft.Abstractions 7.0, and one a minor version newer than the host's, with the same types.
+        var host = MethodCatalog.ContractsVersion;
+        var newer = $"{host.Major}.{host.Minor + 1}.0.0";
+        BuiltAgainst("7.0.0.0", "Old", "old");
+        BuiltAgainst(newer, "Newer", "newer");
+
+        // Two plugins claiming one name.
+        PluginCompiler.Compile(PluginDir("TwinA"), "TwinA", PluginCompiler.Contracts(), Factory("twin"));
+        PluginCompiler.Compile(PluginDir("TwinB"), "TwinB", PluginCompiler.Contracts(), Factory("twin"));
+
+        var catalog = MethodCatalog.Discover([], [_dir.FullName]);
+        Assert.Equal(["sample-linear"], catalog.Methods.Keys);
+        string Problem(string plugin) => Assert.Single(catalog.Problems, p => p.Message.Contains(plugin, StringComparison.Ordinal)).Message;
+        Assert.Contains("no licence file", Problem("Throwing"));
+        Assert.Contains("Helper", Problem("Needy"));
+        Assert.Contains($"built against Peft.Abstractions 7.0.0.0, but this host has {host}: another major version", Problem("Old"));
+        Assert.Contains($"built against Peft.Abstractions {newer}, but this host has {host}: a newer minor version", Problem("Newer"));
+        Assert.Contains("method 'twin' is claimed by both", Problem("TwinB"));
+
+        Directory.Delete(helperDir, recursive: true);
+    }
+
+    /// <summary>A plugin compiled against a stand-in Peft.Abstractions of <paramref name="version"/> with the types it uses.</summary>
+    private void BuiltAgainst(string version, string plugin, string id)
+    {
+        var stubDir = Path.Combine(_dir.FullName, "..", $"{_dir.Name}-stub-{plugin}");
+        var stub = PluginCompiler.Compile(stubDir, "Peft.Abstractions", PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), $$"""
+            [assembly: System.Reflection.AssemblyVersion("{{version}}")]
             namespace Peft.Abstractions.Options { public sealed class TrainerOptions { } }
             namespace Peft.Abstractions.Methods
             {
@@ -142,23 +168,57 @@ public sealed class PluginLoadingTests : IDisposable
                 }
             }
             """);
-        PluginCompiler.Compile(PluginDir("Old"), "Old",
+        PluginCompiler.Compile(PluginDir(plugin), plugin,
             [.. PluginCompiler.Contracts().Where(r => !r.Display!.EndsWith("Peft.Abstractions.dll")), MetadataReference.CreateFromFile(stub)],
-            Factory("old"));
-
-        // Two plugins claiming one name.
-        PluginCompiler.Compile(PluginDir("TwinA"), "TwinA", PluginCompiler.Contracts(), Factory("twin"));
-        PluginCompiler.Compile(PluginDir("TwinB"), "TwinB", PluginCompiler.Contracts(), Factory("twin"));
-
-        var catalog = MethodCatalog.Discover([], [_dir.FullName]);
-        Assert.Equal(["sample-linear"], catalog.Methods.Keys);
-        string Problem(string plugin) => Assert.Single(catalog.Problems, p => p.Message.Contains(plugin, StringComparison.Ordinal)).Message;
-        Assert.Contains("no licence file", Problem("Throwing"));
-        Assert.Contains("Helper", Problem("Needy"));
-        Assert.Contains("built against Peft.Abstractions 7.0.0.0", Problem("Old"));
-        Assert.Contains("method 'twin' is claimed by both", Problem("TwinB"));
-
-        Directory.Delete(helperDir, recursive: true);
+            Factory(id));
         Directory.Delete(stubDir, recursive: true);
+    }
+
+    [Fact]
+    public void A_plugin_rebuilt_from_other_code_does_not_reuse_the_old_builds_run()
+    {
+        var rebuiltFolder = Path.Combine(_dir.FullName, "rebuilt");
+        PluginCompiler.Compile(PluginDir("Sample"), "Sample", PluginCompiler.Contracts(), SampleMethod);
+        PluginCompiler.Compile(Path.Combine(rebuiltFolder, "Sample"), "Sample", PluginCompiler.Contracts(),
+            SampleMethod.Replace("a scaled linear head.", "a scaled linear head (rebuilt).", StringComparison.Ordinal));
+        var built = MethodCatalog.Discover([], [_dir.FullName]).Methods["sample-linear"];
+        var rebuilt = MethodCatalog.Discover([], [rebuiltFolder]).Methods["sample-linear"];
+        Assert.NotEqual(built.Build.ContentHash, rebuilt.Build.ContentHash);
+
+        // The run directory without Run:Name: everything that defines the run, the method's build included.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["Run:OutputDir"] = _dir.FullName }).Build();
+        var job = new JobFactory(configuration, MethodCatalog.Discover([], []));
+        var options = built.Factory.Options.Load(configuration, "Method:Options").GetValueOrThrow();
+        var recipe = built.Factory.DefaultRecipe();
+        var run = job.RunDirectory(built, options, recipe);
+        Assert.StartsWith(Path.Combine(_dir.FullName, "sample-linear-"), run, StringComparison.Ordinal);
+        Assert.Equal(run, job.RunDirectory(built, options, recipe));
+        Assert.NotEqual(run, job.RunDirectory(rebuilt, options, recipe));
+    }
+
+    [Fact]
+    public void Plugin_folders_are_bound_like_every_other_section()
+    {
+        var empty = Directory.CreateDirectory(Path.Combine(_dir.FullName, "empty")).FullName;
+        var missing = Path.Combine(_dir.FullName, "missing");
+        PluginCompiler.Compile(Path.Combine(_dir.FullName, "good", "Sample"), "Sample", PluginCompiler.Contracts(), SampleMethod);
+        var ownFolder = Path.Combine(_dir.FullName, "good", "Sample");
+
+        var r = PeftProcess.Run(_dir.FullName, "methods", $"Plugins:Folders={missing},{empty}", "Plugins:Foldres=x");
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains($"Plugins:Folders names '{missing}', which is not a folder", r.StdErr);
+        Assert.Contains($"Plugins:Folders names '{empty}', which holds no plugin (a plugins folder holds one folder per plugin, Name/Name.dll)", r.StdErr);
+        Assert.Contains("Plugins:Foldres is not a known option; did you mean Folders?", r.StdErr);
+
+        // A plugin's own folder named instead of its parent: the message says which to name.
+        var own = PeftProcess.Run(_dir.FullName, "methods", "Plugins:Folders:0=" + ownFolder);
+        Assert.Equal(2, own.ExitCode);
+        Assert.Contains($"{Path.Combine(ownFolder, "Sample.dll")} is a plugin itself: name its parent folder", own.StdErr);
+
+        // An unknown method names the folders searched and the plugins that could not be used.
+        var unknown = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders=" + Path.Combine(_dir.FullName, "good"), "Method:Name=sampel-linear");
+        Assert.Equal(2, unknown.ExitCode);
+        Assert.Contains("Method:Name 'sampel-linear' is not a known method; did you mean sample-linear?", unknown.StdErr);
+        Assert.Contains($"Plugins were searched in {Path.Combine(PeftProcess.RepoRoot, "artifacts", "plugins")}, {Path.Combine(_dir.FullName, "good")}", unknown.StdErr);
     }
 }

@@ -2,6 +2,7 @@ using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Tests.Shared;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Peft.Plugins.DaVpt.Tests;
@@ -206,12 +207,16 @@ public class DaVptTests
         manual_seed(2);
         var images = randn(2, 3, 32, 32);
         var withDelta = vit.Forward(images, plus).Pooled;
+        // The same forward with the deltas written into the backbone's fused qkv bias (rows q, k, v), b_Q untouched.
+        Parameter Tuned(string name) => plus.named_parameters().Single(p => p.name == name).parameter;
         using (no_grad())
             for (var l = 0; l < depth; l++)
-                vit.blocks[l].attn.qkv.bias!.add_(plus.QkvBiasDelta(l)!);
+            {
+                vit.blocks[l].attn.qkv.bias!.narrow(0, d, d).add_(Tuned($"key_bias_{l}"));
+                vit.blocks[l].attn.qkv.bias!.narrow(0, 2 * d, d).add_(Tuned($"value_bias_{l}"));
+            }
         var tuned = vit.Forward(images, plain).Pooled;
         Assert.True(withDelta.allclose(tuned, 1e-5, 1e-5));
-        Assert.Equal(0.0, plus.QkvBiasDelta(0)!.narrow(0, 0, d).abs().max().item<float>());
 
         var labels = tensor(new long[] { 0, 1 });
         nn.functional.cross_entropy(plus.Head(vit.Forward(images, plus).Pooled), labels).backward();

@@ -58,7 +58,7 @@ public class GatedTests
         // Closed gates keep the input prompts: after block 0 the prompt slots still hold the prompts.
         using (no_grad()) method.gate_logit.fill_(-100);
         var inserted = method.AfterEmbedding(vit.Embed(images));
-        var mixed = method.AfterBlock(0, inserted, vit.Block(0, inserted, method.AttentionTemperature(0)));
+        var mixed = method.AfterBlock(0, inserted, vit.Block(0, inserted, method));
         Assert.True(PromptTokens.Slots(mixed, 4).Equals(PromptTokens.Slots(inserted, 4)));
     }
 

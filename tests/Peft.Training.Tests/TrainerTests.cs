@@ -119,6 +119,56 @@ public sealed class TrainerTests : IDisposable
         Assert.Equal(-Math.Log(99), method.HeadModule.fc.bias!.data<float>().ToArray()[0], 5);
     }
 
+    /// <summary>A method whose head is not called "head": the weight-decay groups find it by its role.</summary>
+    private sealed class RenamedHeadMethod : nn.Module, IPeftMethod
+    {
+#pragma warning disable IDE1006 // a key name, on purpose not "head"
+        public readonly ClassifierHead classifier;
+        public readonly Parameter prompts = new(zeros(1, 2, TinyTask.Spec.Dim));
+#pragma warning restore IDE1006
+
+        public RenamedHeadMethod() : base(nameof(RenamedHeadMethod))
+        {
+            classifier = new ClassifierHead(TinyTask.Spec.Dim, 4);
+            RegisterComponents();
+        }
+
+        public nn.Module Module => this;
+        public Tensor Head(Tensor pooled) => classifier.call(pooled);
+        public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, Abstractions.Backbone.IVisionBackbone backbone) =>
+            Trainables.VptGroups(this, backbone, recipe);
+    }
+
+    [Fact]
+    public void Vpt_groups_find_the_head_by_its_role_whatever_its_name()
+    {
+        using var vit = TinyTask.Backbone();
+        using var method = new RenamedHeadMethod();
+        var groups = method.ParameterGroups(Recipe() with { WeightDecay = 0.01, HeadWeightDecay = 3 }, vit);
+        Assert.Equal(["classifier.fc.bias"], Assert.Single(groups, g => g.Name == "head_bias").Parameters.Select(p => p.Name));
+        Assert.Equal(0.0, groups.Single(g => g.Name == "head_bias").WeightDecay);
+        Assert.Equal(["classifier.fc.weight"], Assert.Single(groups, g => g.WeightDecay == 3).Parameters.Select(p => p.Name));
+        Assert.Equal(["prompts"], Assert.Single(groups, g => g.WeightDecay == 0.01).Parameters.Select(p => p.Name));
+    }
+
+    [Fact]
+    public void A_method_without_a_classifier_head_module_gets_no_silent_weight_decay_on_its_head()
+    {
+        using var vit = TinyTask.Backbone();
+        using var headless = new HeadlessMethod();
+        var error = Assert.Throws<InvalidOperationException>(() => Trainables.VptGroups(headless, vit, Recipe()));
+        Assert.Contains("holds 0 classifier heads", error.Message);
+    }
+
+    private sealed class HeadlessMethod : IPeftMethod
+    {
+        private sealed class Holder() : nn.Module(nameof(Holder));
+        public nn.Module Module { get; } = new Holder();
+        public Tensor Head(Tensor pooled) => pooled;
+        public IReadOnlyList<ParameterGroup> ParameterGroups(TrainerOptions recipe, Abstractions.Backbone.IVisionBackbone backbone) => [];
+        public void Dispose() => Module.Dispose();
+    }
+
     // Linear probing runs on cached features (the cached source replays the loader's sampler), bias tuning on images.
     [Theory]
     [InlineData(BaselineKind.Bias)]

@@ -16,8 +16,7 @@ public sealed class SpecOnlyBackbone(VitSpec spec, BackboneKind kind = BackboneK
     public nn.Module Module { get; } = new Empty();
     public string Identity => "spec-only";
     public Device Device => CPU;
-    public Tensor Embed(Tensor images) => throw new NotSupportedException();
-    public Tensor Block(int index, Tensor x, Tensor? attentionTemperature = null, BlockFeatures? capture = null, Tensor? qkvBiasDelta = null) => throw new NotSupportedException();
+    public ForwardTrace Forward(Tensor images, IBackboneHooks hooks) => throw new NotSupportedException();
     public Tensor FinalNorm(Tensor x) => throw new NotSupportedException();
 }
 

@@ -56,22 +56,26 @@ def embed(w, s, x):
     return torch.cat([cls, t], dim=1) + w["pos_embed"]
 
 
-def attention(w, s, p, x, temperature=1.0):
-    """Multi-head self-attention with one fused qkv projection (rows ordered q, k, v)."""
+def attention(w, s, p, x, temperature=1.0, prefix=None):
+    """Multi-head self-attention with one fused qkv projection (rows ordered q, k, v). `prefix`, when given, is a pair
+    of (n, D) keys and values put before the tokens' own in every head (prefix tuning); the queries stay the tokens'."""
     b, t, d = x.shape
     h = s["heads"]
     qkv = F.linear(x, w[p + "attn.qkv.weight"], w[p + "attn.qkv.bias"])
     q, k, v = qkv.reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+    if prefix is not None:
+        pk, pv = (e.reshape(1, -1, h, d // h).transpose(1, 2).expand(b, -1, -1, -1) for e in prefix)
+        k, v = torch.cat([pk, k], dim=2), torch.cat([pv, v], dim=2)
     logits = q @ k.transpose(-2, -1) / math.sqrt(d // h) / temperature
     out = (logits.softmax(-1) @ v).transpose(1, 2).reshape(b, t, d)
     return F.linear(out, w[p + "attn.proj.weight"], w[p + "attn.proj.bias"])
 
 
-def block(w, s, i, x, temperature=1.0):
+def block(w, s, i, x, temperature=1.0, prefix=None):
     """Pre-norm block: x + Attn(LN1(x)), then + MLP(LN2(.)) with exact GELU; LayerNorm eps 1e-6."""
     p = f"blocks.{i}."
     d = s["dim"]
-    x = x + attention(w, s, p, F.layer_norm(x, (d,), w[p + "norm1.weight"], w[p + "norm1.bias"], s["eps"]), temperature)
+    x = x + attention(w, s, p, F.layer_norm(x, (d,), w[p + "norm1.weight"], w[p + "norm1.bias"], s["eps"]), temperature, prefix)
     hdn = F.layer_norm(x, (d,), w[p + "norm2.weight"], w[p + "norm2.bias"], s["eps"])
     hdn = F.gelu(F.linear(hdn, w[p + "mlp.fc1.weight"], w[p + "mlp.fc1.bias"]))
     return x + F.linear(hdn, w[p + "mlp.fc2.weight"], w[p + "mlp.fc2.bias"])

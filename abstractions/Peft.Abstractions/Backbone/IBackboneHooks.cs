@@ -1,14 +1,14 @@
 using TorchSharp;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Peft.Abstractions.Backbone;
 
 /// <summary>
-/// The hook points of the forward pass. Every member has the plain ViT's behaviour as default, so a
-/// method overrides only what it changes. Token layout for prompt methods: [CLS, prompts, patches].
+/// The hook points of the forward pass: the token seams between the backbone's stages and, through
+/// <see cref="IAttentionHooks"/>, the attention inside every block. Every member has the plain ViT's behaviour as
+/// default, so a method overrides only what it changes. Token layout for prompt methods: [CLS, prompts, patches].
 /// </summary>
-public interface IBackboneHooks
+public interface IBackboneHooks : IAttentionHooks
 {
     /// <summary>After embedding (position embedding already added): insert prompts, e.g. VPT's.</summary>
     Tensor AfterEmbedding(Tensor tokens) => tokens;
@@ -18,15 +18,6 @@ public interface IBackboneHooks
 
     /// <summary>After block <paramref name="index"/>: e.g. GatedPT mixes output and input at the prompt slots.</summary>
     Tensor AfterBlock(int index, Tensor blockInput, Tensor blockOutput) => blockOutput;
-
-    /// <summary>A scalar τ dividing block <paramref name="index"/>'s attention logits, or null for none.</summary>
-    Tensor? AttentionTemperature(int index) => null;
-
-    /// <summary>A (3D) tensor added to block <paramref name="index"/>'s fused q/k/v bias, or null for none.</summary>
-    Tensor? QkvBiasDelta(int index) => null;
-
-    /// <summary>Whether block <paramref name="index"/>'s internal features should be captured in the trace.</summary>
-    bool CaptureFeatures(int index) => false;
 
     /// <summary>The pooled feature for the head: by default the read-out of the backbone's kind (<see cref="Readout.ByKind"/>).</summary>
     Tensor Pool(Tensor tokens, IVisionBackbone backbone) => Readout.ByKind(tokens, backbone);

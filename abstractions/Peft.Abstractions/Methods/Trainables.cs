@@ -29,20 +29,34 @@ public static class Trainables
     }
 
     /// <summary>
+    /// The classifier head inside the method's module, found by its role (<see cref="IClassifierHead"/>), not its name.
+    /// A method without one would have its head bias decayed like a prompt: that is an error, not a silent default.
+    /// </summary>
+    public static IClassifierHead HeadOf(IPeftMethod method)
+    {
+        var heads = method.Module.modules().OfType<IClassifierHead>().ToList();
+        return heads.Count == 1 ? heads[0] : throw new InvalidOperationException(
+            $"{method.GetType().Name}'s module holds {heads.Count} classifier heads (modules implementing IClassifierHead, such as " +
+            "ClassifierHead); the weight-decay groups need exactly one");
+    }
+
+    /// <summary>
     /// VPT's weight-decay rule: decay on every trainable tensor except the head bias; the head weight
     /// takes Trainer:HeadWeightDecay when set (DA-VPT decays its head separately).
     /// </summary>
-    public static IReadOnlyList<ParameterGroup> VptGroups(IPeftMethod method, IVisionBackbone backbone, TrainerOptions recipe,
-        string headBias = "head.fc.bias", string headWeight = "head.fc.weight")
+    public static IReadOnlyList<ParameterGroup> VptGroups(IPeftMethod method, IVisionBackbone backbone, TrainerOptions recipe)
     {
+        var head = HeadOf(method);
         var all = Of(method, backbone);
+        bool IsBias((string Name, Parameter Parameter) p) => ReferenceEquals(p.Parameter, head.Bias);
+        bool IsWeight((string Name, Parameter Parameter) p) => ReferenceEquals(p.Parameter, head.Weight);
         var groups = new List<ParameterGroup>
         {
-            new("decay", all.Where(p => p.Name != headBias && (recipe.HeadWeightDecay is null || p.Name != headWeight)).ToList(), recipe.WeightDecay),
-            new("head_bias", all.Where(p => p.Name == headBias).ToList(), 0.0),
+            new("decay", all.Where(p => !IsBias(p) && (recipe.HeadWeightDecay is null || !IsWeight(p))).ToList(), recipe.WeightDecay),
+            new("head_bias", all.Where(IsBias).ToList(), 0.0),
         };
         if (recipe.HeadWeightDecay is { } headDecay)
-            groups.Add(new("head_weight", all.Where(p => p.Name == headWeight).ToList(), headDecay));
+            groups.Add(new("head_weight", all.Where(IsWeight).ToList(), headDecay));
         return groups.Where(g => g.Parameters.Count > 0).ToList();
     }
 

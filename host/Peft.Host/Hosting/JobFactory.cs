@@ -178,13 +178,17 @@ public sealed class JobFactory(IConfiguration configuration, MethodCatalog metho
         return (entry, options, recipe);
     }
 
-    /// <summary>Run:OutputDir/Run:Name, or the method id and a hash of everything that defines the run.</summary>
-    public string RunDirectory(string methodId, IHyperParameters options, TrainerOptions recipe)
+    /// <summary>
+    /// Run:OutputDir/Run:Name, or the method id and a hash of everything that defines the run, the method's build
+    /// included: a plugin rebuilt from other code trains afresh instead of reusing the finished run of its old build.
+    /// </summary>
+    public string RunDirectory(MethodEntry method, IHyperParameters options, TrainerOptions recipe)
     {
         if (Run.Name is { Length: > 0 } name) return Path.GetFullPath(Path.Combine(Run.OutputDir, name));
         var identity = string.Join("|", ContentHashing.CanonicalText(Backbone), ContentHashing.CanonicalText(Data),
-            ContentHashing.CanonicalText(recipe), ContentHashing.CanonicalText(options), Run.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        return Path.GetFullPath(Path.Combine(Run.OutputDir, $"{methodId}-{ContentHashing.HashText(identity)[..8]}"));
+            ContentHashing.CanonicalText(recipe), ContentHashing.CanonicalText(options), Run.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            method.Build.ContentHash);
+        return Path.GetFullPath(Path.Combine(Run.OutputDir, $"{method.Name}-{ContentHashing.HashText(identity)[..8]}"));
     }
 
     /// <summary>The resolved configuration, as config.json records it.</summary>

@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Extensions.Configuration;
 using Peft.Abstractions.Options;
 using Peft.Configuration;
+using Peft.Host.Plugins;
 
 namespace Peft.Host.Hosting;
 
@@ -24,6 +25,7 @@ public sealed class OptionsCatalog
         HyperParametersInfo.Of<DataOptions>(),
         HyperParametersInfo.Of<TrainerOptions>(),
         HyperParametersInfo.Of<PretrainOptions>(),
+        HyperParametersInfo.Of<PluginOptions>(),
     ];
 
     /// <summary>Method name → its options record (bound from Method:Options when Method:Name selects it).</summary>
@@ -32,9 +34,12 @@ public sealed class OptionsCatalog
     /// <summary>The host's records and those of the executable running it (the benchmarks add theirs).</summary>
     public IReadOnlyList<HyperParametersInfo> Sections { get; }
 
-    public OptionsCatalog(IReadOnlyDictionary<string, HyperParametersInfo> methodOptions, IReadOnlyList<HyperParametersInfo> extraSections)
+    private readonly MethodCatalog _methods;
+
+    public OptionsCatalog(MethodCatalog methods, IReadOnlyList<HyperParametersInfo> extraSections)
     {
-        MethodOptions = methodOptions;
+        _methods = methods;
+        MethodOptions = methods.OptionsByMethod();
         Sections = [.. HostOptions, .. extraSections];
     }
 
@@ -54,12 +59,23 @@ public sealed class OptionsCatalog
                 var suggestion = DidYouMean.Suggest(name, MethodOptions.Keys);
                 issues.Add(ConfigIssue.Custom("Method:Name",
                     $"Method:Name '{name}' is not a known method" + (suggestion is null ? "" : $"; did you mean {suggestion}?") +
-                    $" (known: {string.Join(", ", MethodOptions.Keys.Order(StringComparer.Ordinal))})", name));
+                    $" (known: {string.Join(", ", MethodOptions.Keys.Order(StringComparer.Ordinal))}). {WhereMethodsComeFrom()}", name));
             }
             else
                 issues.AddRange(info.Load(configuration, "Method:Options").Issues);
         }
         return issues;
+    }
+
+    /// <summary>Where plugins were searched, and how many could not be used: what a user looking for a method needs next.</summary>
+    private string WhereMethodsComeFrom()
+    {
+        var searched = _methods.SearchedFolders.Count == 0
+            ? "No plugin folder was searched"
+            : $"Plugins were searched in {string.Join(", ", _methods.SearchedFolders)}";
+        var problems = _methods.Problems.Count == 0 ? "" :
+            $"; {_methods.Problems.Count} plugin{(_methods.Problems.Count == 1 ? "" : "s")} could not be used ({string.Join("; ", _methods.Problems.Select(p => p.Message))})";
+        return searched + problems + "; name other folders in Plugins:Folders";
     }
 
     /// <summary>The JSON schema of the whole configuration file.</summary>

@@ -49,8 +49,9 @@ public static class PeftHost
         [typeof(Peft.Training.Baselines.BaselineFactory).Assembly];
 
     /// <summary>
-    /// The host's own plugins/ folder (or, when running from a build tree without one, such as a test
-    /// project's output, the checkout's artifacts/plugins) and the folders named in Plugins:Folders.
+    /// The host's own plugins/ folder (or, when running from a build tree without one, such as a test project's output,
+    /// the checkout's artifacts/plugins), then the folders of Plugins:Folders that exist (the others are configuration
+    /// issues, reported with every other problem).
     /// </summary>
     public static IEnumerable<string> PluginFolders(IConfiguration? configuration)
     {
@@ -67,15 +68,15 @@ public static class PeftHost
                 }
             }
         if (configuration is null) yield break;
-        foreach (var folder in configuration.GetSection("Plugins:Folders").GetChildren())
-            if (folder.Value is { Length: > 0 } path) yield return Path.GetFullPath(path);
+        foreach (var folder in HyperParameters.Load<PluginOptions>(configuration).Value.Folders.Where(Directory.Exists))
+            yield return Path.GetFullPath(folder);
     }
 
     public static MethodCatalog Methods(IConfiguration? configuration) =>
         MethodCatalog.Discover(BuiltInMethodAssemblies, PluginFolders(configuration));
 
     /// <summary>The options the host validates: its own and every known method's.</summary>
-    public static OptionsCatalog Catalog(IConfiguration? configuration = null) => new(Methods(configuration).OptionsByMethod(), []);
+    public static OptionsCatalog Catalog(IConfiguration? configuration = null) => new(Methods(configuration), []);
 
     /// <summary>
     /// Runs one verb as a generic host: configuration bound and validated first (exit 2 listing every problem), then
@@ -100,7 +101,7 @@ public static class PeftHost
         }
 
         var methods = Methods(configuration);
-        var catalog = new OptionsCatalog(methods.OptionsByMethod(), extraOptions ?? []);
+        var catalog = new OptionsCatalog(methods, extraOptions ?? []);
         // Every problem at once, with its configuration path; no stack trace.
         IReadOnlyList<ConfigIssue> issues;
         try

@@ -5,8 +5,26 @@ using Peft.Configuration;
 
 namespace Peft.Host.Plugins;
 
-/// <summary>A method the host can run, and where it came from.</summary>
-public sealed record MethodEntry(string Name, IMethodFactory Factory, string Source);
+/// <summary>A method the host can run, where it came from, and which build of its assembly it is.</summary>
+public sealed record MethodEntry(string Name, IMethodFactory Factory, string Source, AssemblyBuild Build);
+
+/// <summary>
+/// One build of an assembly: its name, informational version (with the source revision when the build recorded one) and
+/// the first 16 hex digits of the SHA-256 of its file, which changes whenever the plugin is rebuilt from other code.
+/// </summary>
+public sealed record AssemblyBuild(string Name, string Version, string ContentHash)
+{
+    public static AssemblyBuild Of(Assembly assembly, string path)
+    {
+        var version = assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion
+            ?? assembly.GetName().Version?.ToString() ?? "unversioned";
+        using var file = File.OpenRead(path);
+        var hash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(file))[..16];
+        return new(assembly.GetName().Name ?? Path.GetFileNameWithoutExtension(path), version, hash);
+    }
+
+    public override string ToString() => $"{Name} {Version} ({ContentHash})";
+}
 
 /// <summary>A plugin that could not be used, and why; the others keep working.</summary>
 public sealed record PluginProblem(string Plugin, string Message);
@@ -26,8 +44,18 @@ public sealed class MethodCatalog
     public IReadOnlyDictionary<string, MethodEntry> Methods => _methods;
     public IReadOnlyList<PluginProblem> Problems => _problems;
 
-    /// <summary>The contracts version plugins must be built against (major.minor of Peft.Abstractions).</summary>
+    /// <summary>The plugin folders that were searched, in order (full paths).</summary>
+    public IReadOnlyList<string> SearchedFolders { get; private set; } = [];
+
+    /// <summary>
+    /// The contracts version of this host (Peft.Abstractions and Peft.Configuration, versioned together). A plugin
+    /// loads when it was built against the same major version and a minor version no newer than this.
+    /// </summary>
     public static Version ContractsVersion => typeof(IMethodFactory).Assembly.GetName().Version!;
+
+    /// <summary>The contract assemblies whose versions <see cref="ContractsVersion"/> names.</summary>
+    public static readonly string[] ContractAssemblies =
+        [typeof(IMethodFactory).Assembly.GetName().Name!, typeof(IHyperParameters).Assembly.GetName().Name!];
 
     /// <summary>Types whose assemblies a plugin must share with the host.</summary>
     public static readonly Type[] SharedTypes =
@@ -40,12 +68,17 @@ public sealed class MethodCatalog
     {
         var catalog = new MethodCatalog();
         foreach (var assembly in builtIn)
-            catalog.AddFactories(assembly, "built-in");
-        foreach (var folder in pluginFolders.Where(Directory.Exists))
+            catalog.AddFactories(assembly, "built-in", AssemblyBuild.Of(assembly, assembly.Location));
+        catalog.SearchedFolders = pluginFolders.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var folder in catalog.SearchedFolders.Where(Directory.Exists))
             foreach (var pluginDir in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
                 catalog.LoadPlugin(pluginDir);
         return catalog;
     }
+
+    /// <summary>The plugin folders (Name/Name.dll) inside <paramref name="folder"/>.</summary>
+    public static IEnumerable<string> PluginDirectories(string folder) =>
+        Directory.EnumerateDirectories(folder).Where(d => File.Exists(Path.Combine(d, Path.GetFileName(d) + ".dll")));
 
     /// <summary>Method name → its options record, for binding and the schema.</summary>
     public IReadOnlyDictionary<string, HyperParametersInfo> OptionsByMethod() =>
@@ -66,7 +99,7 @@ public sealed class MethodCatalog
             var loader = PluginLoader.CreateFromAssemblyFile(main, SharedTypes, config => config.PreferSharedTypes = true);
             var assembly = loader.LoadDefaultAssembly();
             CheckContracts(assembly, name);
-            AddFactories(assembly, $"plugin {name}");
+            AddFactories(assembly, $"plugin {name}", AssemblyBuild.Of(assembly, main));
         }
         catch (PluginException e)
         {
@@ -81,17 +114,26 @@ public sealed class MethodCatalog
     /// <summary>A plugin built against other contracts would fail with type-load errors later; say so now.</summary>
     private static void CheckContracts(Assembly assembly, string plugin)
     {
-        var host = ContractsVersion;
         foreach (var reference in assembly.GetReferencedAssemblies())
         {
-            if (reference.Name != typeof(IMethodFactory).Assembly.GetName().Name || reference.Version is null) continue;
-            if (reference.Version.Major != host.Major || reference.Version.Minor != host.Minor)
-                throw new PluginException(
-                    $"plugin {plugin} was built against Peft.Abstractions {reference.Version}, but this host has {host}; rebuild the plugin against {host.Major}.{host.Minor}");
+            if (!ContractAssemblies.Contains(reference.Name) || reference.Version is null) continue;
+            if (Incompatibility(reference.Version, ContractsVersion) is { } reason)
+                throw new PluginException($"plugin {plugin} was built against {reference.Name} {reference.Version}, but this host has {ContractsVersion}: {reason}");
         }
     }
 
-    private void AddFactories(Assembly assembly, string source)
+    /// <summary>
+    /// Semantic versioning of the contracts: a new minor version only adds to them, so a plugin built against the same
+    /// major and an older or equal minor runs; a newer minor may use what this host lacks, another major was broken.
+    /// </summary>
+    public static string? Incompatibility(Version builtAgainst, Version host) =>
+        builtAgainst.Major != host.Major
+            ? $"another major version of the contracts; rebuild the plugin against {host.Major}.{host.Minor}"
+            : builtAgainst.Minor > host.Minor
+                ? $"a newer minor version than this host's; update the host, or rebuild the plugin against {host.Major}.{host.Minor}"
+                : null;
+
+    private void AddFactories(Assembly assembly, string source, AssemblyBuild build)
     {
         Type[] types;
         try
@@ -132,7 +174,7 @@ public sealed class MethodCatalog
                 continue;
             }
             if (_ambiguous.Contains(attribute.Name)) continue;
-            _methods[attribute.Name] = new MethodEntry(attribute.Name, factory, source);
+            _methods[attribute.Name] = new MethodEntry(attribute.Name, factory, source, build);
         }
     }
 

@@ -44,6 +44,6 @@ public sealed class EvalVerb(IConfiguration configuration, MethodCatalog methods
     private string DefaultAdapter(JobFactory job)
     {
         var (entry, options, recipe) = job.ResolveMethod();
-        return Path.Combine(job.RunDirectory(entry.Name, options, recipe), "adapter.safetensors");
+        return Path.Combine(job.RunDirectory(entry, options, recipe), "adapter.safetensors");
     }
 }

@@ -11,9 +11,10 @@ public sealed class MethodsVerb(IConfiguration configuration, MethodCatalog cata
     public Task<int> RunAsync(CancellationToken cancellationToken)
     {
         var describe = configuration.GetValue("Methods:Describe", false);
-        var table = new Table().AddColumns("Method", "Description", "From");
+        var table = new Table().AddColumns("Method", "Description", "From", "Build");
         foreach (var entry in catalog.Methods.Values.OrderBy(m => m.Name, StringComparer.Ordinal))
-            table.AddRow(Markup.Escape(entry.Name), Markup.Escape(entry.Factory.Description), Markup.Escape(entry.Source));
+            table.AddRow(Markup.Escape(entry.Name), Markup.Escape(entry.Factory.Description), Markup.Escape(entry.Source),
+                Markup.Escape($"{entry.Build.Version} ({entry.Build.ContentHash})"));
         AnsiConsole.Write(table);
 
         if (describe)
@@ -27,6 +28,7 @@ public sealed class MethodsVerb(IConfiguration configuration, MethodCatalog cata
                 AnsiConsole.Write(options);
             }
 
+        Console.WriteLine($"Plugin folders searched: {(catalog.SearchedFolders.Count == 0 ? "none" : string.Join(", ", catalog.SearchedFolders))}");
         foreach (var problem in catalog.Problems)
             Console.Error.WriteLine($"plugin problem: {problem.Message}");
         return Task.FromResult(ExitCodes.Success);

@@ -16,7 +16,7 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
     {
         var job = new JobFactory(configuration, methods);
         var (entry, options, recipe) = job.ResolveMethod();
-        var runDir = job.RunDirectory(entry.Name, options, recipe);
+        var runDir = job.RunDirectory(entry, options, recipe);
         Directory.CreateDirectory(runDir);
         var console = Log.Logger;
         using var log = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(console)

@@ -1,4 +1,4 @@
-// An MSBuild task (compiled by RoslynCodeTaskFactory, see Peft.Engine.targets): marks one symbol-version requirement
+// An MSBuild task (compiled by RoslynCodeTaskFactory, see Peft.LibTorchSharp.targets): marks one symbol-version requirement
 // of ELF shared libraries weak, so that the dynamic loader accepts them where the system library lacks that version.
 using System;
 using System.IO;
