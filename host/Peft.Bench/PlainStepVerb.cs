@@ -57,7 +57,8 @@ public sealed class PlainStepVerb(IConfiguration configuration) : IVerb
         using var y = arange(batch, ScalarType.Int64).remainder(Classes);
         Tensor Logits(bool training)
         {
-            var p = method.StartsWith("vpt", StringComparison.Ordinal) ? F.dropout(w["prompt"], PromptDropout, training) : null;
+            // VPT's recipe: prompt dropout 0.1 for deep, none for shallow.
+            var p = method.StartsWith("vpt", StringComparison.Ordinal) ? F.dropout(w["prompt"], method == "vpt-deep" ? PromptDropout : 0, training) : null;
             var d = method == "vpt-deep" ? F.dropout(w["deep"], PromptDropout, training) : null;
             var pooled = Forward(w, spec, x, p, d);
             return F.linear(pooled, w["head.weight"], w["head.bias"]);

@@ -80,8 +80,8 @@ public sealed class SpeedStepVerb(IConfiguration configuration, MethodCatalog me
         if (Directory.Exists(runDir)) Directory.Delete(runDir, recursive: true);
         var trainer = new Trainer(new TrainerSetup
         {
-            Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = methodOptions, BatchSize = batch,
-            Recipe = recipe with { Epochs = 1, WarmupEpochs = 0, EvalEvery = 1, CheckpointEvery = 0, CacheFeatures = false },
+            Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = methodOptions,
+            Recipe = recipe with { BatchSize = batch, Epochs = 1, WarmupEpochs = 0, EvalEvery = 1, CheckpointEvery = 0, CacheFeatures = false },
             Train = trainSource, Test = job.Loader(test, spec, batch, training: false, data: data),
             RunDirectory = runDir, Resume = false,
         });

@@ -70,7 +70,7 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
         var scales = options.Quick ? [1.0] : options.LrScales;
 
         // Runs live under a folder named by everything that changes their result, so stale runs are never reused.
-        var identity = ContentHashing.HashText(string.Join("|", backboneKey, tasksKey, options.Epochs, job.Data.BatchSize,
+        var identity = ContentHashing.HashText(string.Join("|", backboneKey, tasksKey, options.Epochs, "recipe-batch",
             string.Join(",", job.Data.Mean), string.Join(",", job.Data.Std)))[..10];
         var runsRoot = Path.GetFullPath(Path.Combine(options.RunsDir, identity));
         var pairs = tasks.SelectMany(t => benchMethods.Select(m => (Task: t, Method: m))).ToList();
@@ -104,7 +104,7 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
             gain = await MeasureCacheGain(tasks[0], options, runsRoot, seeds[0], runs, cancellationToken);
 
         var report = VtabReport.Build(runs, tasks, benchMethods.Select(m => m.Label).ToList(), options, gain,
-            new VtabReport.Context(DateTime.UtcNow - started, identity, checkpoint, Environment.ProcessorCount, job.Data.BatchSize));
+            new VtabReport.Context(DateTime.UtcNow - started, identity, checkpoint, Environment.ProcessorCount));
         Directory.CreateDirectory(options.Output);
         var stem = Path.Combine(options.Output, options.Quick ? "vtab-mini-quick" : "vtab-mini");
         File.WriteAllText(stem + ".json", report.Json);
@@ -143,7 +143,7 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
     ];
 
     private IReadOnlyList<string>? _forwarded;
-    private static readonly string[] ForwardedSections = ["Backbone:", "Pretrain:", "Data:Mean", "Data:Std", "Data:Root", "Data:BatchSize", "Plugins:"];
+    private static readonly string[] ForwardedSections = ["Backbone:", "Pretrain:", "Data:Mean", "Data:Std", "Data:Root", "Trainer:BatchSize", "Plugins:"];
 
     private async Task<List<VtabRun>> RunPair(string task, BenchMethod method, IReadOnlyList<double> scales, IReadOnlyList<int> seeds,
         VtabBenchOptions options, string runsRoot, BenchProgress progress, CancellationToken ct)

@@ -8,16 +8,33 @@ namespace Peft.Bench;
 /// <summary>The mini VTAB-1k tables (markdown), raw figures (JSON) and chart (SVG) from the benchmark's runs.</summary>
 public static class VtabReport
 {
-    public sealed record Context(TimeSpan Elapsed, string RunsIdentity, string Checkpoint, int Cores, int BatchSize);
+    public sealed record Context(TimeSpan Elapsed, string RunsIdentity, string Checkpoint, int Cores);
 
     /// <summary>One method on one task: mean and sample standard deviation of test top-1 (%) over seeds.</summary>
     public sealed record Cell(double Mean, double Std, int Seeds, double LrScale, double BaseLr);
 
+    /// <param name="SeedTaskMeans">The task mean of each seed that ran every task, by seed: the spread of a method's figure.</param>
     public sealed record Row(string Method, IReadOnlyDictionary<string, Cell> Tasks, IReadOnlyDictionary<string, double> Groups,
         double MeanOfGroups, double TaskMean, double Parameters, double AdapterBytes, double Ppt, double SecondsPerRun,
-        double TrainImagesPerSecond, double DataWaitShare, long PeakResidentBytes);
+        double TrainImagesPerSecond, double DataWaitShare, long PeakResidentBytes, IReadOnlyDictionary<int, double> SeedTaskMeans,
+        IReadOnlyDictionary<string, double> GroupStd, double MeanOfGroupsStd, double TaskMeanStd);
 
-    public sealed record Claim(string Statement, bool? Holds, string Evidence);
+    /// <summary>How a comparison came out: holds, does not hold, within noise (not significant over the seeds), or not run.</summary>
+    public enum Verdict
+    {
+        Holds,
+        DoesNotHold,
+        WithinNoise,
+        NotRun,
+    }
+
+    public sealed record Claim(string Statement, Verdict Verdict, string Evidence)
+    {
+        public bool? Holds => Verdict switch { Verdict.Holds => true, Verdict.DoesNotHold => false, _ => null };
+    }
+
+    /// <summary>Two-sided 5 % critical values of Student's t by degrees of freedom (1..10).</summary>
+    private static readonly double[] TCritical = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228];
 
     public sealed record Report(string Json, string Markdown, string Svg, string Summary, IReadOnlyList<Row> Rows, IReadOnlyList<Claim> Claims);
 
@@ -55,32 +72,66 @@ public static class VtabReport
             }
             var parameters = finals.GroupBy(r => r.Task).Average(g => (double)g.First().TrainableParameters);
             var taskMean = cells.Values.Average(c => c.Mean);
+            // Per seed (those that ran every task of the row): the same figures, whose spread over seeds the tables show.
+            var seedFigures = finals.GroupBy(r => r.Seed)
+                .Where(g => cells.Keys.All(t => g.Any(r => r.Task == t)))
+                .ToDictionary(g => g.Key, g => cells.Keys.ToDictionary(t => t, t => 100 * g.First(r => r.Task == t).Test!.Value));
+            Dictionary<string, double> SeedGroups(Dictionary<string, double> byTask) => groups.Keys.ToDictionary(group => group,
+                group => MiniVtab.Tasks.Where(t => t.Group.ToString() == group && byTask.ContainsKey(t.Name)).Average(t => byTask[t.Name]));
+            var seedTaskMeans = seedFigures.ToDictionary(kv => kv.Key, kv => kv.Value.Values.Average());
+            var seedGroups = seedFigures.Values.Select(SeedGroups).ToList();
             rows.Add(new Row(method, cells, groups, groups.Values.Average(), taskMean, parameters,
                 finals.GroupBy(r => r.Task).Average(g => (double)g.First().AdapterBytes), Ppt(taskMean / 100, parameters),
                 finals.Where(r => r.WallSeconds > 0).Select(r => r.WallSeconds).DefaultIfEmpty(0).Average(),
-                finals.Average(r => r.TrainImagesPerSecond), finals.Average(r => r.DataWaitShare), finals.Max(r => r.PeakResidentBytes)));
+                finals.Average(r => r.TrainImagesPerSecond), finals.Average(r => r.DataWaitShare), finals.Max(r => r.PeakResidentBytes),
+                seedTaskMeans, groups.Keys.ToDictionary(g => g, g => Std([.. seedGroups.Select(s => s[g])])),
+                Std([.. seedGroups.Select(s => s.Values.Average())]), Std([.. seedTaskMeans.Values])));
         }
         return rows;
     }
 
-    /// <summary>The papers' qualitative claims, checked on the task means.</summary>
+    /// <summary>
+    /// The papers' qualitative claims, checked on the task means with a paired t-test over the seeds both methods ran
+    /// (the same seed gives both the same data draw): "a above b" holds when the mean per-seed difference is positive and
+    /// significant at 5 % (two-sided), does not hold when it is significantly negative, and is within noise otherwise,
+    /// and always with one seed (no spread to test against).
+    /// </summary>
     public static IReadOnlyList<Claim> Claims(IReadOnlyList<Row> rows)
     {
         Row? Get(string m) => rows.FirstOrDefault(r => r.Method == m);
-        static string F(Row r) => $"{r.Method} {r.TaskMean:F2} % ({r.Parameters:N0} parameters)";
+        static string F(Row r) => $"{r.Method} {r.TaskMean:F2}{(r.SeedTaskMeans.Count > 1 ? $" ± {r.TaskMeanStd:F2}" : "")} % ({r.Parameters:N0} parameters)";
         var claims = new List<Claim>();
         void Compare(string statement, string a, string b, bool orEqual, bool fewerParameters = false)
         {
-            if (Get(a) is not { } x || Get(b) is not { } y) { claims.Add(new Claim(statement, null, "not run")); return; }
-            var accuracy = orEqual ? x.TaskMean >= y.TaskMean : x.TaskMean > y.TaskMean;
-            var holds = accuracy && (!fewerParameters || x.Parameters < y.Parameters);
-            claims.Add(new Claim(statement, holds, $"{F(x)} vs {F(y)}"));
+            if (Get(a) is not { } x || Get(b) is not { } y) { claims.Add(new Claim(statement, Verdict.NotRun, "not run")); return; }
+            var (verdict, test) = Paired(x, y);
+            // "At least" claims: a significant deficit fails them, anything else is not a failure of the claim.
+            if (orEqual && verdict == Verdict.WithinNoise) verdict = Verdict.Holds;
+            if (fewerParameters && x.Parameters >= y.Parameters) verdict = Verdict.DoesNotHold;
+            claims.Add(new Claim(statement, verdict, $"{F(x)} vs {F(y)}; {test}"));
         }
         Compare("VPT-deep above linear probing", "vpt-deep", "linear", orEqual: false);
         Compare("VAPT at least VPT-deep, with fewer parameters", "vapt", "vpt-deep", orEqual: true, fewerParameters: true);
         Compare("GatedPT above VPT-shallow", "gated", "vpt-shallow", orEqual: false);
         Compare("DA-VPT at least VPT-deep", "davpt", "vpt-deep", orEqual: true);
         return claims;
+    }
+
+    /// <summary>Paired t-test of a's task mean against b's over their common seeds.</summary>
+    public static (Verdict Verdict, string Test) Paired(Row a, Row b)
+    {
+        var seeds = a.SeedTaskMeans.Keys.Intersect(b.SeedTaskMeans.Keys).Order().ToList();
+        var differences = seeds.Select(s => a.SeedTaskMeans[s] - b.SeedTaskMeans[s]).ToList();
+        if (differences.Count < 2)
+            return (Verdict.WithinNoise, $"{differences.Count} common seed{(differences.Count == 1 ? "" : "s")}: no spread to test, so within noise");
+        var mean = differences.Average();
+        var std = Std(differences);
+        var df = differences.Count - 1;
+        var critical = TCritical[Math.Min(df, TCritical.Length) - 1];
+        var t = std == 0 ? (mean == 0 ? 0 : double.PositiveInfinity * Math.Sign(mean)) : mean / (std / Math.Sqrt(differences.Count));
+        var verdict = Math.Abs(t) < critical ? Verdict.WithinNoise : t > 0 ? Verdict.Holds : Verdict.DoesNotHold;
+        return (verdict, $"paired t-test over {differences.Count} seeds: difference {mean:F2} ± {std:F2} points, t = {t:F2} " +
+                         $"(|t| ≥ {critical:F3} for 5 %, {df} d.f.)");
     }
 
     public static Report Build(IReadOnlyList<VtabRun> runs, IReadOnlyList<string> tasks, IReadOnlyList<string> methods, VtabBenchOptions options,
@@ -91,7 +142,7 @@ public static class VtabReport
         var json = JsonSerializer.Serialize(new
         {
             benchmark = "mini VTAB-1k", generated = DateTime.UtcNow.ToString("u", CultureInfo.InvariantCulture),
-            elapsedSeconds = context.Elapsed.TotalSeconds, context.Cores, context.BatchSize, context.Checkpoint, context.RunsIdentity,
+            elapsedSeconds = context.Elapsed.TotalSeconds, context.Cores, context.Checkpoint, context.RunsIdentity,
             options = new { options.Quick, options.Epochs, options.Seeds, options.LrScales, options.Parallel, options.DataSeed },
             tasks = MiniVtab.Tasks.Where(t => tasks.Contains(t.Name)).Select(t => new { t.Name, group = t.Group.ToString(), t.Classes, t.Description }),
             rows, claims, cacheGain = gain, runs = runs.OrderBy(r => r.Task).ThenBy(r => r.Method).ThenBy(r => r.Phase).ThenBy(r => r.LrScale).ThenBy(r => r.Seed),
@@ -108,9 +159,14 @@ public static class VtabReport
         foreach (var r in rows)
             sb.AppendLine($"{r.Method,-12} {string.Join(" ", tasks.Select(t => r.Tasks.TryGetValue(t, out var c) ? $"{P(c.Mean),9}" : $"{"-",9}"))} " +
                           $"{P(r.MeanOfGroups),7} {P(r.TaskMean),7} {r.Parameters,9:N0} {r.Ppt,6:F4}");
-        foreach (var c in claims) sb.AppendLine($"{(c.Holds switch { true => "holds", false => "fails", _ => "n/a" }),-6} {c.Statement}: {c.Evidence}");
+        foreach (var c in claims) sb.AppendLine($"{Word(c.Verdict),-14} {c.Statement}: {c.Evidence}");
         return sb.ToString();
     }
+
+    private static string Word(Verdict verdict) => verdict switch
+    {
+        Verdict.Holds => "holds", Verdict.DoesNotHold => "does not hold", Verdict.WithinNoise => "within noise", _ => "not run",
+    };
 
     private static string Short(string task) => task.Length <= 9 ? task : task[..9];
 
@@ -158,7 +214,7 @@ public static class VtabReport
             : $"- **Protocol**: for every task and method, a learning-rate sweep (×{string.Join(", ×", options.LrScales)} the method's default) trained " +
               $"on train800 and scored on val200 at the last epoch (seed {options.Seeds[0]}); the best rate is retrained on train800val200 with seeds " +
               $"{string.Join(", ", options.Seeds)}, and test top-1 at the last epoch is reported as mean ± sample std. Test is never used to select.");
-        md.AppendLine($"- {options.Epochs} epochs (warm-up {Math.Max(1, options.Epochs / 10)}), batch {context.BatchSize}, each method's own optimizer, " +
+        md.AppendLine($"- {options.Epochs} epochs (warm-up {Math.Max(1, options.Epochs / 10)}), each method's recipe batch size (64; DA-VPT 32) and its own optimizer, " +
                       "schedule and weight decay (its paper's recipe); no augmentation; Fashion-MNIST mean/std normalisation. Each run is a `peft train` " +
                       $"process with one libtorch thread, {options.Parallel} at a time.");
         md.AppendLine();
@@ -169,12 +225,15 @@ public static class VtabReport
         foreach (var r in rows)
         {
             var cells = tasks.Select(t => r.Tasks.TryGetValue(t, out var c) ? (c.Seeds > 1 ? $"{P(c.Mean)} ± {P(c.Std)}" : P(c.Mean)) : "-");
-            string G(string g) => r.Groups.TryGetValue(g, out var v) ? P(v) : "-";
-            md.AppendLine($"| {r.Method} | {string.Join(" | ", cells)} | {G("Natural")} | {G("Structured")} | **{P(r.MeanOfGroups)}** | {P(r.TaskMean)} | " +
+            var spread = r.SeedTaskMeans.Count > 1;
+            string G(string g) => r.Groups.TryGetValue(g, out var v) ? P(v) + (spread ? $" ± {P(r.GroupStd[g])}" : "") : "-";
+            string S(double mean, double std) => P(mean) + (spread ? $" ± {P(std)}" : "");
+            md.AppendLine($"| {r.Method} | {string.Join(" | ", cells)} | {G("Natural")} | {G("Structured")} | **{S(r.MeanOfGroups, r.MeanOfGroupsStd)}** | {S(r.TaskMean, r.TaskMeanStd)} | " +
                           $"{r.Parameters:N0} | {r.AdapterBytes / 1024:F1} KiB | {r.Ppt:F4} |");
         }
         md.AppendLine();
-        md.AppendLine("Trainable parameters include the head and are averaged over tasks (heads differ with the class count). The adapter is the " +
+        md.AppendLine("Every figure is the mean ± sample standard deviation over the seeds (group and task means: the spread of the per-seed means). " +
+                      "Trainable parameters include the head and are averaged over tasks (heads differ with the class count). The adapter is the " +
                       "`adapter.safetensors` a run writes (trainable tensors and a manifest). PPT is V-PETL Bench's M · exp(−log10(P/10⁷ + 1)) on the " +
                       "task mean; at these parameter counts (all far below 10⁷) it is nearly the accuracy itself.");
         md.AppendLine();
@@ -183,7 +242,7 @@ public static class VtabReport
         md.AppendLine("## The papers' claims, here");
         md.AppendLine();
         foreach (var c in claims)
-            md.AppendLine($"- {c.Statement}: **{(c.Holds switch { true => "holds", false => "does not hold", _ => "not run" })}** — {c.Evidence}.");
+            md.AppendLine($"- {c.Statement}: **{Word(c.Verdict)}** — {c.Evidence}.");
         md.AppendLine();
         if (!quick)
         {

@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
+using Peft.Abstractions.Options;
 using Peft.Configuration;
 using Peft.Engine.Formats;
 using TorchSharp;
@@ -33,6 +34,7 @@ public sealed class RunDirectory(string path)
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
     };
 
     public string Path { get; } = System.IO.Path.GetFullPath(path);
@@ -162,10 +164,10 @@ public sealed class RunDirectory(string path)
 
     /// <summary>The final trained tensors with a manifest naming the method, its options and the backbone.</summary>
     public void WriteAdapter(IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables, string methodId,
-        IHyperParameters options, string backboneIdentity, VitSpec spec)
+        IHyperParameters options, string backboneIdentity, VitSpec spec, string device, Precision precision)
     {
         var manifest = new AdapterManifest(methodId, ContentHashing.CanonicalText(options), options.ContentHash(), backboneIdentity,
-            JsonSerializer.Serialize(spec, Json));
+            JsonSerializer.Serialize(spec, Json), device, precision);
         using var tensors = TrainedTensors(method, trainables);
         SafeTensors.Save(AdapterFile, tensors.Items, new Dictionary<string, string> { [ManifestKey] = JsonSerializer.Serialize(manifest, Json) });
     }
@@ -297,7 +299,6 @@ public sealed class RunDirectory(string path)
 }
 
 /// <summary>Where a run stands.</summary>
-[JsonConverter(typeof(JsonStringEnumConverter<RunStatus>))]
 public enum RunStatus
 {
     Running,
@@ -329,7 +330,10 @@ internal static class TensorBoard
 }
 
 /// <summary>What an adapter file says about itself.</summary>
-public sealed record AdapterManifest(string Method, string Options, string OptionsHash, string BackboneIdentity, string Spec);
+/// <param name="Device">Where it was trained (informational: adapters load on any device).</param>
+/// <param name="Precision">The backbone's precision while training (its tensors are fp32 whatever it was).</param>
+public sealed record AdapterManifest(string Method, string Options, string OptionsHash, string BackboneIdentity, string Spec,
+    string Device = "cpu", Precision Precision = Precision.Fp32);
 
 /// <summary>What a checkpoint says about the run it belongs to (<paramref name="Identity"/>: its <see cref="RunIdentity.Hash"/>).</summary>
 public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State, int ScheduleStep, string? Identity = null);

@@ -18,7 +18,6 @@ public sealed class TrainerSetup
     public required string MethodId { get; init; }
     public required IHyperParameters MethodOptions { get; init; }
     public required TrainerOptions Recipe { get; init; }
-    public required int BatchSize { get; init; }
     public required IBatchSource Train { get; init; }
     public IBatchSource? Val { get; init; }
     public IBatchSource? Test { get; init; }
@@ -41,6 +40,9 @@ public sealed class TrainerSetup
 
     /// <summary>The directory is a cache of whatever setup runs in it (pre-training): a run with other settings there is discarded, not refused.</summary>
     public bool DiscardOtherRuns { get; init; }
+
+    /// <summary>The precision the backbone was put in (VisionTransformer.ToPrecision); the trainer keeps fp32 masters and scales fp16 losses.</summary>
+    public Precision Precision { get; init; } = Precision.Fp32;
 }
 
 /// <summary>One progress report, for the host's display.</summary>
@@ -55,7 +57,9 @@ public sealed record TrainingProgress(string Phase, int Epoch, int Epochs, int S
 public sealed class Trainer
 {
     private readonly TrainerSetup _setup;
-    private readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainables;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> _modelTrainables;
+    private readonly IReadOnlyList<(string Name, Parameter Parameter)> _trainables; // fp32: what the optimizer and the run directory see
+    private readonly MixedPrecision _precision;
     private readonly string _pretrainedIdentity;
     private readonly RunDirectory _run;
     private readonly Evaluator _evaluator;
@@ -66,12 +70,14 @@ public sealed class Trainer
         _setup = setup;
         // The identity of the pretrained weights, taken before any backbone tensor is tuned.
         _pretrainedIdentity = setup.Backbone.Identity;
-        _trainables = Trainables.Of(setup.Method, setup.Backbone);
+        _modelTrainables = Trainables.Of(setup.Method, setup.Backbone);
+        _precision = new MixedPrecision(setup.Precision, _modelTrainables);
+        _trainables = _precision.Trainables;
         _run = new RunDirectory(setup.RunDirectory);
         _evaluator = new Evaluator(setup.Backbone, setup.Method);
         // Trainer:CheckpointEvery only decides how often progress is saved, not what is computed.
         _identity = new RunIdentity().With(setup.Identity).With("Method:Name", setup.MethodId).With("Method:Options", setup.MethodOptions)
-            .With("Trainer", setup.Recipe, nameof(TrainerOptions.CheckpointEvery)).With("Trainer:BatchSize", setup.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture))
+            .With("Trainer", setup.Recipe, nameof(TrainerOptions.CheckpointEvery))
             .With("Backbone:Identity", _pretrainedIdentity);
     }
 
@@ -99,6 +105,7 @@ public sealed class Trainer
     /// <exception cref="NonFiniteLossException">The loss became NaN or infinite; the last checkpoint is the last good state.</exception>
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        using var precision = _precision;
         using var hold = RunLock.Acquire(_run.Path);
         _run.Begin(_identity, _setup.Resume, _setup.ConfigJson, _setup.DiscardOtherRuns);
         _run.MarkStatus(RunStatus.Running);
@@ -124,10 +131,10 @@ public sealed class Trainer
     {
         var (backbone, method, recipe) = (_setup.Backbone, _setup.Method, _setup.Recipe);
         foreach (var p in backbone.Module.parameters()) p.requires_grad = false;
-        foreach (var (_, p) in _trainables) p.requires_grad = true;
+        foreach (var (_, p) in _modelTrainables.Concat(_trainables)) p.requires_grad = true;
 
         var stepsPerEpoch = _setup.Train.BatchCount;
-        using var optimizer = OptimizerFactory.Create(recipe, method.ParameterGroups(recipe, backbone), _setup.BatchSize);
+        using var optimizer = OptimizerFactory.Create(recipe, _precision.Groups(method.ParameterGroups(recipe, backbone)), _setup.Recipe.BatchSize);
         var perStep = recipe.ScheduleUnit == ScheduleUnit.Step;
 
         var state = new RunState();
@@ -135,6 +142,7 @@ public sealed class Trainer
         if (_setup.Resume && _run.HasCheckpoint)
         {
             (state, scheduleStep) = _run.LoadCheckpoint(method, _trainables, optimizer, _identity.Hash);
+            _precision.Restore((state.LossScale ?? _precision.Scale, state.CleanSteps, state.SkippedSteps));
             // A finished run is not trained again: its checkpoint restored the trained tensors, its results stand.
             if (state.Epoch >= recipe.Epochs && _run.ReadResults() is { } finished)
             {
@@ -145,7 +153,7 @@ public sealed class Trainer
         // Metrics written after the checkpoint (or by an earlier run that is not resumed) are not this run's.
         _run.TruncateMetrics(state.Epoch);
         // After the optimizer state is restored: the schedule sets every group's lr for its step index.
-        var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _setup.BatchSize, scheduleStep);
+        var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _setup.Recipe.BatchSize, scheduleStep);
 
         using var sources = method.FrozenFeatures && recipe.CacheFeatures ? CachedSources(cancellationToken) : Uncached();
 
@@ -174,7 +182,7 @@ public sealed class Trainer
                     if (batchIndex < state.BatchInEpoch) { batchIndex++; continue; }
                     if (cancellationToken.IsCancellationRequested)
                     {
-                        _run.SaveCheckpoint(state with
+                        _run.SaveCheckpoint(WithScaler(state) with
                             {
                                 Epoch = epoch, BatchInEpoch = batchIndex, EpochLossSum = lossSum, EpochAuxSum = auxSum, EpochCorrect = correct,
                                 EpochSeen = seen,
@@ -206,7 +214,7 @@ public sealed class Trainer
                     var rate = seenNow / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
                     var remaining = (recipe.Epochs - epoch - 1) * stepsPerEpoch + (stepsPerEpoch - batchIndex);
                     progress?.Report(new TrainingProgress("train", epoch, recipe.Epochs, batchIndex, stepsPerEpoch, (lossSum + auxSum) / seen,
-                        (double)correct / seen, rate, TimeSpan.FromSeconds(remaining * _setup.BatchSize / Math.Max(rate, 1e-9)),
+                        (double)correct / seen, rate, TimeSpan.FromSeconds(remaining * _setup.Recipe.BatchSize / Math.Max(rate, 1e-9)),
                         optimizer.ParamGroups.First().LearningRate));
                 }
             }
@@ -238,7 +246,7 @@ public sealed class Trainer
             _run.AppendMetrics(metrics);
             state = state with { Epoch = epoch + 1, Last = metrics };
             if (last || (recipe.CheckpointEvery > 0 && (epoch + 1) % recipe.CheckpointEvery == 0))
-                _run.SaveCheckpoint(state, method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, _identity.Hash);
+                _run.SaveCheckpoint(WithScaler(state), method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, _identity.Hash);
         }
 
         // Ctrl+C after the last checkpoint: the checkpoint is consistent; the results are written by the next run, which
@@ -265,31 +273,46 @@ public sealed class Trainer
             FeatureCacheSeconds = sources.CacheTime.TotalSeconds,
             PeakResidentBytes = ProcessMemory.PeakResidentBytes(),
             SkippedImages = _setup.Train.SkippedImages + (_setup.Val?.SkippedImages ?? 0) + (_setup.Test?.SkippedImages ?? 0),
+            Device = backbone.Device.ToString(),
+            Precision = _setup.Precision,
+            SkippedSteps = _precision.SkippedSteps,
         };
         _run.WriteResults(result);
-        _run.WriteAdapter(method, _trainables, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, backbone.Spec);
+        _run.WriteAdapter(method, _trainables, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, backbone.Spec,
+            backbone.Device.ToString(), _setup.Precision);
         return result;
     }
+
+    private RunState WithScaler(RunState state) =>
+        state with { LossScale = _precision.Scale, CleanSteps = _precision.State.CleanSteps, SkippedSteps = _precision.SkippedSteps };
 
     private readonly record struct StepOutcome(double CrossEntropy, double? Auxiliary, long Correct);
 
     private StepOutcome TrainStep(LabeledBatch batch, OptimizerHelper optimizer, TrainerOptions recipe, bool pooledInputs)
     {
         using var scope = NewDisposeScope();
+        _precision.CopyMastersToModel();
         var (inputs, labels) = batch.On(_setup.Backbone.Device);
         // With cached features the batch holds pooled features already (FrozenFeatures: no hooks, no auxiliary loss).
         var trace = pooledInputs ? null : _setup.Backbone.Forward(inputs, _setup.Method);
         var logits = _setup.Method.Head(trace?.Pooled ?? inputs);
         var crossEntropy = nn.functional.cross_entropy(logits, labels, label_smoothing: recipe.LabelSmoothing);
         var auxiliary = trace is null ? null : _setup.Method.AuxiliaryLoss(trace, labels);
-        (auxiliary is null ? crossEntropy : crossEntropy.add(auxiliary)).backward();
-        if (recipe.ClipGradValue > 0) nn.utils.clip_grad_value_(_trainables.Select(p => p.Parameter), recipe.ClipGradValue);
-        if (recipe.ClipGradNorm > 0) nn.utils.clip_grad_norm_(_trainables.Select(p => p.Parameter), recipe.ClipGradNorm);
-        optimizer.step();
-        _setup.Method.AfterOptimizerStep();
+        var total = auxiliary is null ? crossEntropy : crossEntropy.add(auxiliary);
+        (_precision.Scale == 1 ? total : total.mul(_precision.Scale)).backward();
+        // fp32 master gradients, unscaled; an fp16 overflow skips the step (its scale backs off).
+        if (_precision.FinishGradients())
+        {
+            if (recipe.ClipGradValue > 0) nn.utils.clip_grad_value_(_trainables.Select(p => p.Parameter), recipe.ClipGradValue);
+            if (recipe.ClipGradNorm > 0) nn.utils.clip_grad_norm_(_trainables.Select(p => p.Parameter), recipe.ClipGradNorm);
+            optimizer.step();
+            _setup.Method.AfterOptimizerStep();
+        }
         optimizer.zero_grad();
-        var correct = logits.argmax(1).eq(labels).sum().item<long>();
-        return new(crossEntropy.item<float>(), auxiliary?.item<float>(), correct);
+        // The step's logged scalars come back to the host in one transfer (one synchronisation on a GPU).
+        var figures = stack([crossEntropy.detach(), auxiliary?.detach() ?? zeros_like(crossEntropy), logits.argmax(1).eq(labels).sum().to(ScalarType.Float32)])
+            .to(ScalarType.Float64).cpu().data<double>().ToArray();
+        return new(figures[0], auxiliary is null ? null : figures[1], (long)figures[2]);
     }
 
     private EvaluationResult? Evaluate(IBatchSource? source, string split, bool pooled, IProgress<TrainingProgress>? progress,

@@ -1,3 +1,4 @@
+using Peft.Abstractions.Options;
 namespace Peft.Training;
 
 /// <summary>One epoch's line in metrics.jsonl.</summary>
@@ -21,6 +22,11 @@ public sealed record RunState
     /// <summary>Running sums of the epoch in progress, so a mid-epoch resume reports the same epoch metrics.</summary>
     public double EpochLossSum { get; init; }
     public double EpochAuxSum { get; init; }
+
+    /// <summary>The fp16 loss scaler's state (null for other precisions and older checkpoints).</summary>
+    public double? LossScale { get; init; }
+    public int CleanSteps { get; init; }
+    public int SkippedSteps { get; init; }
     public long EpochCorrect { get; init; }
     public long EpochSeen { get; init; }
 
@@ -61,6 +67,13 @@ public sealed record TrainingResult
 
     /// <summary>Images skipped as missing or corrupt (training, validation and test), with Data:SkipBadImages.</summary>
     public int SkippedImages { get; init; }
+
+    /// <summary>Where and in what precision the run computed.</summary>
+    public string Device { get; init; } = "cpu";
+    public Precision Precision { get; init; }
+
+    /// <summary>Optimizer steps skipped because fp16's scaled gradients overflowed.</summary>
+    public int SkippedSteps { get; init; }
 }
 
 /// <summary>Process memory figures from /proc/self/status.</summary>

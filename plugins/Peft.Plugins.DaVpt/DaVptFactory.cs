@@ -27,7 +27,8 @@ public abstract class DaVptFactoryBase(bool plus) : IMethodFactory
     /// </summary>
     public TrainerOptions DefaultRecipe() => new()
     {
-        Optimizer = OptimizerKind.AdamW, BaseLr = 1e-3, ScaleLrByBatch = false, WeightDecay = 0.05, HeadWeightDecay = 3, Epochs = 100,
+        // Batch 32 = 16 classes × 2 images (the paper §4.1 and the released configs' DATALOADER.BATCH_SIZE).
+        BatchSize = 32, Optimizer = OptimizerKind.AdamW, BaseLr = 1e-3, ScaleLrByBatch = false, WeightDecay = 0.05, HeadWeightDecay = 3, Epochs = 100,
         WarmupEpochs = 10, ScheduleUnit = ScheduleUnit.Step, ClipGradValue = 10,
     };
 

@@ -162,8 +162,10 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
                 // The released code's anchor: the mean block-input patch token.
                 : features.Input!.narrow(1, 1 + _counts[l], features.Input.size(1) - 1 - _counts[l]).mean([1]);
             var clsQuery = features.Query!.select(1, 0); // W_Q·LN1(x_cls) + b_Q
-            var layer = ProxyAnchor.Loss(F.normalize(tokenAnchor, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Beta)
-                .add(ProxyAnchor.Loss(F.normalize(clsQuery, dim: 1), proxies, mapped, _options.Alpha, _options.Delta).mul(_options.Lambda));
+            var layer = ProxyAnchor.Loss(F.normalize(tokenAnchor, dim: 1), proxies, mapped, _options.Alpha, _options.Delta, _options.PositiveNormaliser)
+                .mul(_options.Beta)
+                .add(ProxyAnchor.Loss(F.normalize(clsQuery, dim: 1), proxies, mapped, _options.Alpha, _options.Delta, _options.PositiveNormaliser)
+                    .mul(_options.Lambda));
             total = total is null ? layer : total.add(layer);
         }
         return total!.div(_guided.Count);
@@ -254,17 +256,33 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
 public static class ProxyAnchor
 {
     /// <summary>
-    /// (1/M)·Σ_j log(1 + Σ_{i: m_i = j} e^{−α(s_ij − δ)}) + (1/M)·Σ_j log(1 + Σ_{i: m_i ≠ j} e^{α(s_ij + δ)}),
-    /// s = anchors · proxiesᵀ. A proxy without positives adds 0 to the first sum but still counts in M (the code's choice).
+    /// The Proxy-Anchor loss (Kim et al., 2020, Eq. 4) as DA-VPT uses it (paper Eq. 5–7), s = anchors · proxiesᵀ:
+    /// (1/|P⁺|)·Σ_{j∈P⁺} log(1 + Σ_{i: m_i = j} e^{−α(s_ij − δ)}) + (1/M)·Σ_j log(1 + Σ_{i: m_i ≠ j} e^{α(s_ij + δ)}),
+    /// P⁺ the proxies with a positive in the batch (<see cref="PositiveNormaliser.ProxiesWithPositives"/>, the paper), or M
+    /// in the first term too (<see cref="PositiveNormaliser.AllProxies"/>, the released code).
     /// </summary>
-    public static Tensor Loss(Tensor anchors, Tensor proxies, Tensor mapped, double alpha, double delta)
+    /// <remarks>
+    /// Both terms are log-sum-exps over masked entries, with the "1 +" as an entry of value 0: e^{α(s ± δ)} overflows
+    /// float32 once α·|s| passes about 88 (ρ·cos ≳ 2.7 at α = 32), and the overflow masked by a zero became NaN. Here the
+    /// loss is finite and exact for any ρ and α, and a proxy without positives contributes exactly 0 with a zero gradient.
+    /// </remarks>
+    public static Tensor Loss(Tensor anchors, Tensor proxies, Tensor mapped, double alpha, double delta,
+        PositiveNormaliser normaliser = PositiveNormaliser.ProxiesWithPositives)
     {
         var m = proxies.size(0);
-        var s = anchors.matmul(proxies.t());                       // (B, M)
-        var positive = F.one_hot(mapped, m).to(s.dtype);
-        var negative = 1.0 - positive;
-        var pos = s.sub(delta).mul(-alpha).exp().mul(positive).sum(dim: 0).add(1.0).log().sum();
-        var neg = s.add(delta).mul(alpha).exp().mul(negative).sum(dim: 0).add(1.0).log().sum();
-        return pos.add(neg).div(m);
+        var s = anchors.matmul(proxies.t());                                           // (B, M)
+        var positive = F.one_hot(mapped, m).to(ScalarType.Bool);
+        var pos = MaskedSoftplusLse(s.sub(delta).mul(-alpha), positive);               // (M)
+        var neg = MaskedSoftplusLse(s.add(delta).mul(alpha), positive.logical_not());  // (M)
+        var withPositives = positive.any(0).sum().to(s.dtype).clamp_min(1);
+        var posTerm = normaliser == PositiveNormaliser.AllProxies ? pos.sum().div(m) : pos.sum().div(withPositives);
+        return posTerm.add(neg.sum().div(m));
+    }
+
+    /// <summary>log(1 + Σ_{i: mask} e^{x_ij}) per column j, as a log-sum-exp over the column's masked entries and a 0.</summary>
+    private static Tensor MaskedSoftplusLse(Tensor x, Tensor mask)
+    {
+        var masked = x.masked_fill(mask.logical_not(), double.NegativeInfinity);
+        return cat([zeros(1, x.size(1), dtype: x.dtype, device: x.device), masked], 0).logsumexp(0);
     }
 }

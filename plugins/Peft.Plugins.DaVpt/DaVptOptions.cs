@@ -2,6 +2,16 @@ using Peft.Configuration;
 
 namespace Peft.Plugins.DaVpt;
 
+/// <summary>What the positive term of the Proxy-Anchor loss is averaged over.</summary>
+public enum PositiveNormaliser
+{
+    /// <summary>The proxies that have a positive in the batch, |P⁺| (the paper; Proxy-Anchor's definition).</summary>
+    ProxiesWithPositives,
+
+    /// <summary>All M proxies (the released code).</summary>
+    AllProxies,
+}
+
 /// <summary>The token term's anchor of a sample.</summary>
 public enum TokenAnchor
 {
@@ -42,6 +52,9 @@ public sealed partial record DaVptOptions
 
     [Description("Token anchor: the attention output at the sample's prompt (paper), or the mean block-input patch token (released code).")]
     public TokenAnchor TokenAnchor { get; init; } = TokenAnchor.Attention;
+
+    [Description("What the positive term is averaged over: proxieswithpositives (|P⁺|, the paper) or allproxies (M, the released code).")]
+    public PositiveNormaliser PositiveNormaliser { get; init; } = PositiveNormaliser.ProxiesWithPositives;
 
     [Range(1, 10000), Description("Images per class whose features seed the first clustering.")]
     public int ClassMeanSamples { get; init; } = 10;

@@ -47,7 +47,8 @@ public sealed class VptMethod : nn.Module, IPeftMethod
             prompt_proj = nn.Linear(width, spec.Dim);
             using (no_grad()) nn.init.kaiming_normal_(prompt_proj.weight, mode: nn.init.FanInOut.FanOut);
         }
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        // Unset: VPT's recipe by mode (configs/prompt/*.yaml: 0.0 shallow, 0.1 deep).
+        prompt_dropout = nn.Dropout(options.PromptDropout ?? (options.Mode == VptMode.Deep ? 0.1 : 0.0));
         head = new ClassifierHead(spec.Dim, classes);
         RegisterComponents(); // the null members (shallow, no projection) are not registered
     }

@@ -22,8 +22,8 @@ public sealed partial record VptOptions
     [Range(1, 1000), Description("Prompt tokens per set (p).")]
     public int PromptTokens { get; init; } = 10;
 
-    [Range(0, 0.99), Description("Dropout on the prompts at every insertion (VPT-deep 0.1; the paper uses none for shallow).")]
-    public double PromptDropout { get; init; } = 0.1;
+    [Range(0, 0.99), Description("Dropout on the prompts at every insertion; empty: VPT's recipe by mode, 0 for shallow and 0.1 for deep.")]
+    public double? PromptDropout { get; init; }
 
     [Range(-1, 65536), Description("Store prompts in this many dimensions and map them to the width with a trainable Linear; -1: off.")]
     public int Projection { get; init; } = -1;

@@ -190,9 +190,28 @@ public sealed class BenchReportTests
         Assert.Equal(60, deep.Groups["Structured"], 9);
         Assert.Equal(73, deep.MeanOfGroups, 9);
         Assert.Equal((82 + 90 + 60) / 3.0, deep.TaskMean, 9);
+        Assert.Equal([1], deep.SeedTaskMeans.Keys); // only seed 1 ran every task
         var claims = VtabReport.Claims(rows);
-        Assert.True(claims.Single(c => c.Statement.StartsWith("VPT-deep above linear")).Holds);
-        Assert.Null(claims.Single(c => c.Statement.StartsWith("GatedPT")).Holds); // not run
+        // One common seed: no spread to test a difference against.
+        Assert.Equal(VtabReport.Verdict.WithinNoise, claims.Single(c => c.Statement.StartsWith("VPT-deep above linear")).Verdict);
+        Assert.Equal(VtabReport.Verdict.NotRun, claims.Single(c => c.Statement.StartsWith("GatedPT")).Verdict);
+    }
+
+    [Theory]
+    [InlineData(new[] { 70.0, 72, 71 }, new[] { 60.0, 61, 62 }, VtabReport.Verdict.Holds)]        // d = 10, 11, 9: t = 17.3
+    [InlineData(new[] { 65.0, 58, 66 }, new[] { 60.0, 61, 62 }, VtabReport.Verdict.WithinNoise)]  // d = 5, -3, 4: t = 0.79
+    [InlineData(new[] { 50.0, 50, 53 }, new[] { 60.0, 61, 62 }, VtabReport.Verdict.DoesNotHold)]  // d = -10, -11, -9
+    public void A_claim_holds_only_when_the_paired_difference_over_seeds_is_significant(double[] a, double[] b, VtabReport.Verdict verdict)
+    {
+        var runs = Enumerable.Range(0, 3).SelectMany(s => new[]
+        {
+            Run("digits", "vpt-deep", "final", s + 1, a[s] / 100), Run("digits", "linear", "final", s + 1, b[s] / 100),
+        }).ToList();
+        var rows = VtabReport.Rows(runs, ["digits"], ["vpt-deep", "linear"]);
+        var (found, test) = VtabReport.Paired(rows[0], rows[1]);
+        Assert.Equal(verdict, found);
+        Assert.Contains("paired t-test over 3 seeds", test);
+        Assert.Equal(VtabReport.Std([.. a]), rows[0].TaskMeanStd, 9);
     }
 
     [Fact]
@@ -204,7 +223,7 @@ public sealed class BenchReportTests
             Run("count", "vapt", "final", 1, 0.5, scale: 3), Run("count", "linear", "final", 1, 0.4, scale: 10),
         };
         var report = VtabReport.Build(runs, ["digits", "count"], ["vapt", "linear"], new VtabBenchOptions(), gain: null,
-            new VtabReport.Context(TimeSpan.FromMinutes(1), "id", "ckpt", 2, 64));
+            new VtabReport.Context(TimeSpan.FromMinutes(1), "id", "ckpt", 2));
         var path = Path.GetTempFileName();
         try
         {

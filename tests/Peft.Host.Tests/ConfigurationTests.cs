@@ -27,13 +27,13 @@ public class ConfigurationTests
     public void Invalid_overrides_exit_2_listing_every_problem_without_a_stack_trace()
     {
         var r = PeftProcess.Run(Path.GetTempPath(), "info", "Run:Thredas=3", "Trainer:Epochs=abc", "Backbone:Heads=5",
-            "Backbone:Dim=64", "Data:BatchSize=0");
+            "Backbone:Dim=64", "Trainer:BatchSize=0");
         Assert.Equal(ExitCodes.InvalidConfiguration, r.ExitCode);
         Assert.Contains("invalid configuration (4 problems)", r.StdErr);
         Assert.Contains("Run:Thredas is not a known option; did you mean Threads?", r.StdErr);
         Assert.Contains("Trainer:Epochs must be an integer (found 'abc')", r.StdErr);
         Assert.Contains("Backbone:Heads must divide Backbone:Dim (found 5 heads for 64)", r.StdErr);
-        Assert.Contains("Data:BatchSize must be between 1 and 4096 (found 0)", r.StdErr);
+        Assert.Contains("Trainer:BatchSize must be between 1 and 4096 (found 0)", r.StdErr);
         Assert.DoesNotContain("   at ", r.StdErr);
     }
 

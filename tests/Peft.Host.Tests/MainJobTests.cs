@@ -19,7 +19,7 @@ public sealed class MainJobTests : IDisposable
         "Backbone:Checkpoint=" + Path.Combine(_dir.FullName, "backbone.safetensors"),
         "Pretrain:Output=" + Path.Combine(_dir.FullName, "backbone.safetensors"), "Pretrain:Classes=0,1,2,3,4",
         "Pretrain:TrainSamples=2000", "Pretrain:Epochs=2", "Pretrain:BatchSize=64",
-        "Data:Classes=5,6,7,8,9", "Data:TrainSamples=400", "Data:ValSamples=50", "Data:BatchSize=32", "Data:Workers=1",
+        "Data:Classes=5,6,7,8,9", "Data:TrainSamples=400", "Data:ValSamples=50", "Trainer:BatchSize=32", "Data:Workers=1",
         "Method:Name=linear", "Trainer:Epochs=" + epochs, "Trainer:WarmupEpochs=1", "Trainer:EvalEvery=1", "Trainer:CheckpointEvery=1",
         "Trainer:BaseLr=1.0", "Trainer:WeightDecay=0",
     ];
@@ -114,6 +114,6 @@ public sealed class MainJobTests : IDisposable
         Assert.True(process.WaitForExit(TimeSpan.FromMinutes(1)), "the run did not stop after SIGINT");
         Assert.Equal(ExitCodes.Interrupted, process.ExitCode);
         Assert.True(File.Exists(Path.Combine(run, "checkpoint", "state.safetensors")));
-        Assert.Contains("\"status\":\"Interrupted\"", File.ReadAllText(Path.Combine(run, "status.json")));
+        Assert.Contains("\"status\":\"interrupted\"", File.ReadAllText(Path.Combine(run, "status.json")));
     }
 }

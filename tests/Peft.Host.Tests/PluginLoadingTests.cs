@@ -98,7 +98,7 @@ public sealed class PluginLoadingTests : IDisposable
         var trained = PeftProcess.Run(_dir.FullName, "train", "Plugins:Folders:0=" + _dir.FullName, "Method:Name=sample-linear",
             "Method:Options:FeatureScale=2", "Run:OutputDir=" + Path.Combine(_dir.FullName, "runs"), "Run:Name=sample",
             "Backbone:Checkpoint=", "Backbone:ImageSize=28", "Backbone:PatchSize=7", "Backbone:Channels=1", "Backbone:Dim=16",
-            "Backbone:Depth=1", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Data:BatchSize=32", "Trainer:Epochs=1");
+            "Backbone:Depth=1", "Backbone:Heads=2", "Data:Classes=5,6", "Data:TrainSamples=64", "Trainer:BatchSize=32", "Trainer:Epochs=1");
         Assert.True(trained.ExitCode == 0, trained.StdOut + trained.StdErr);
         Assert.True(File.Exists(Path.Combine(_dir.FullName, "runs", "sample", "adapter.safetensors")));
 

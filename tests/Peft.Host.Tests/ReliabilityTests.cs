@@ -41,7 +41,7 @@ public sealed class ReliabilityTests : IDisposable
         "train", "Run:OutputDir=" + Runs, "Run:Name=" + name, "Run:Seed=1",
         "Backbone:Preset=custom", "Backbone:ImageSize=16", "Backbone:PatchSize=8", "Backbone:Channels=3", "Backbone:Dim=16",
         "Backbone:Depth=1", "Backbone:Heads=2", "Backbone:MlpRatio=2", "Backbone:Checkpoint=",
-        "Data:Format=imagefolder", "Data:Root=" + Data, "Data:TrainSamples=0", "Data:BatchSize=4", "Data:Workers=1",
+        "Data:Format=imagefolder", "Data:Root=" + Data, "Data:TrainSamples=0", "Trainer:BatchSize=4", "Data:Workers=1",
         "Data:Mean=0.5,0.5,0.5", "Data:Std=0.25,0.25,0.25",
         "Method:Name=linear", "Trainer:Epochs=1", "Trainer:WarmupEpochs=0", "Trainer:BaseLr=0.1",
         // Every class unless the test names some (Data:Classes= and Data:Classes:0=1 in one layer would be both forms at once).
@@ -195,8 +195,8 @@ public sealed class ReliabilityTests : IDisposable
         AssertInvalid(PeftProcess.Run(temp, "info", "--config",
                 Config("mean.json", """{ "Backbone": { "Channels": 3 }, "Data": { "Mean": 0.5, "Std": [0.2, 0.2, 0.2] } }""")),
             "Data:Mean has 1 value but Backbone:Channels is 3");
-        AssertInvalid(PeftProcess.Run(temp, "info", "--config", Config("batch.json", """{ "Data": { "BatchSize": [8, 16] } }""")),
-            "Data:BatchSize must be an integer (found a list)");
+        AssertInvalid(PeftProcess.Run(temp, "info", "--config", Config("batch.json", """{ "Trainer": { "BatchSize": [8, 16] } }""")),
+            "Trainer:BatchSize must be an integer (found a list)");
         var syntax = Config("syntax.json", "{\n  \"Trainer\": {\n    \"Epochs\": 3,\n  }},\n}\n");
         AssertInvalid(PeftProcess.Run(temp, "info", "--config", syntax), syntax + ":");
         var twice = Config("twice.json", "{\n  \"Trainer\": {\n    \"Epochs\": 3,\n    \"Epochs\": 4\n  }\n}\n");

@@ -50,6 +50,81 @@ public class DaVptTests
         Assert.Equal(expected, loss.item<float>(), 4);
     }
 
+    /// <summary>The loss's formula evaluated in float64 with plain loops, each log(1 + Σ e^x) as max + log(e^-max + Σ e^(x - max)).</summary>
+    private static double ProxyAnchorInDoubles(float[,] anchors, float[,] proxies, long[] mapped, double alpha, double delta, bool byPositives)
+    {
+        int b = anchors.GetLength(0), m = proxies.GetLength(0), d = anchors.GetLength(1);
+        static double Log1pSumExp(List<double> xs)
+        {
+            var max = Math.Max(0, xs.DefaultIfEmpty(0).Max());
+            return max + Math.Log(Math.Exp(-max) + xs.Sum(x => Math.Exp(x - max)));
+        }
+        double pos = 0, neg = 0;
+        var withPositives = 0;
+        for (var j = 0; j < m; j++)
+        {
+            var p = new List<double>();
+            var n = new List<double>();
+            for (var i = 0; i < b; i++)
+            {
+                double sij = 0;
+                for (var k = 0; k < d; k++) sij += (double)anchors[i, k] * proxies[j, k];
+                if (mapped[i] == j) p.Add(-alpha * (sij - delta)); else n.Add(alpha * (sij + delta));
+            }
+            if (p.Count > 0) withPositives++;
+            pos += Log1pSumExp(p);
+            neg += Log1pSumExp(n);
+        }
+        return pos / (byPositives ? Math.Max(1, withPositives) : m) + neg / m;
+    }
+
+    private static Tensor Rows(float[,] values) =>
+        tensor(values.Cast<float>().ToArray(), [values.GetLength(0), values.GetLength(1)]);
+
+    [Theory]
+    [InlineData(60.0)]   // the released configs' ρ for Cars and NABirds: e^{α(s ± δ)} overflows float32 at s ≈ 2.7
+    [InlineData(1000.0)]
+    public void Proxy_anchor_is_finite_and_exact_at_large_proxy_scales(double rho)
+    {
+        var random = new Random(7);
+        var anchors = new float[6, 8];
+        var proxies = new float[3, 8];
+        foreach (var array in new[] { anchors, proxies })
+            for (var i = 0; i < array.GetLength(0); i++)
+            {
+                var norm = 0.0;
+                for (var k = 0; k < 8; k++) norm += Math.Pow(array[i, k] = (float)(random.NextDouble() * 2 - 1), 2);
+                for (var k = 0; k < 8; k++) array[i, k] /= (float)Math.Sqrt(norm) / (array == proxies ? (float)rho : 1f);
+            }
+        long[] mapped = [0, 0, 1, 1, 2, 2];
+        foreach (var normaliser in new[] { PositiveNormaliser.ProxiesWithPositives, PositiveNormaliser.AllProxies })
+        {
+            using var a = Rows(anchors).requires_grad_();
+            using var p = Rows(proxies).requires_grad_();
+            using var loss = ProxyAnchor.Loss(a, p, tensor(mapped), alpha: 32, delta: 0.1, normaliser);
+            loss.backward();
+            var expected = ProxyAnchorInDoubles(anchors, proxies, mapped, 32, 0.1, normaliser == PositiveNormaliser.ProxiesWithPositives);
+            Assert.True(double.IsFinite(loss.item<float>()), $"ρ = {rho}: loss {loss.item<float>()}");
+            Assert.Equal(expected, loss.item<float>(), expected * 1e-5);
+            Assert.True(a.grad!.isfinite().all().item<bool>() && p.grad!.isfinite().all().item<bool>(), "gradients finite");
+        }
+    }
+
+    [Fact]
+    public void The_positive_term_is_averaged_over_proxies_with_positives_unless_the_released_normaliser_is_chosen()
+    {
+        // Four proxies, positives for two of them only: |P⁺| = 2 ≠ M = 4.
+        var anchors = new float[,] { { 1, 0, 0, 0 }, { 0.8f, 0.6f, 0, 0 }, { 0, 0, 1, 0 } };
+        var proxies = new float[,] { { 1, 0, 0, 0 }, { 0, 1, 0, 0 }, { 0, 0, 1, 0 }, { 0, 0, 0, 1 } };
+        long[] mapped = [1, 1, 3]; // anchors far from their proxies: positive terms near log(1 + e^3.2)
+        using var paper = ProxyAnchor.Loss(Rows(anchors), Rows(proxies), tensor(mapped), 32, 0.1, PositiveNormaliser.ProxiesWithPositives);
+        using var released = ProxyAnchor.Loss(Rows(anchors), Rows(proxies), tensor(mapped), 32, 0.1, PositiveNormaliser.AllProxies);
+        Assert.Equal(ProxyAnchorInDoubles(anchors, proxies, mapped, 32, 0.1, byPositives: true), paper.item<float>(), 4);
+        Assert.Equal(ProxyAnchorInDoubles(anchors, proxies, mapped, 32, 0.1, byPositives: false), released.item<float>(), 4);
+        Assert.True(paper.item<float>() > released.item<float>() + 0.1, $"paper {paper.item<float>()} vs released {released.item<float>()}");
+        Assert.Equal(PositiveNormaliser.ProxiesWithPositives, new DaVptOptions().PositiveNormaliser);
+    }
+
     [Fact]
     public void Cosine_kmeans_groups_rows_by_direction()
     {

@@ -34,6 +34,18 @@ public class VptTests
         Assert.InRange(values.Average(v => (double)v), -0.002, 0.002);
     }
 
+    [Fact]
+    public void Prompt_dropout_defaults_to_vpts_recipe_by_mode()
+    {
+        var backbone = new SpecOnlyBackbone(VitSpec.Preset("vit-b16"));
+        using var shallow = new VptMethod(backbone, 10, new VptOptions { Mode = VptMode.Shallow });
+        using var deep = new VptMethod(backbone, 10, new VptOptions { Mode = VptMode.Deep });
+        using var chosen = new VptMethod(backbone, 10, new VptOptions { Mode = VptMode.Shallow, PromptDropout = 0.3 });
+        Assert.Equal(0.0, shallow.prompt_dropout.p);
+        Assert.Equal(0.1, deep.prompt_dropout.p);
+        Assert.Equal(0.3, chosen.prompt_dropout.p);
+    }
+
     public static TheoryData<VptMode> Modes => new() { VptMode.Shallow, VptMode.Deep };
 
     [Theory]

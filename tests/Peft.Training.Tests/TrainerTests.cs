@@ -18,7 +18,7 @@ public sealed class TrainerTests : IDisposable
 
     private static TrainerOptions Recipe(int epochs = 6, OptimizerKind optimizer = OptimizerKind.Sgd, double lr = 0.4) => new()
     {
-        Epochs = epochs, Optimizer = optimizer, BaseLr = lr, WarmupEpochs = 1, ScaleLrByBatch = true, WeightDecay = 1e-4, EvalEvery = 2,
+        Epochs = epochs, BatchSize = 32, Optimizer = optimizer, BaseLr = lr, WarmupEpochs = 1, ScaleLrByBatch = true, WeightDecay = 1e-4, EvalEvery = 2,
         CheckpointEvery = 1,
     };
 
@@ -31,7 +31,7 @@ public sealed class TrainerTests : IDisposable
         return new TrainerSetup
         {
             Backbone = vit, Method = method, MethodId = kind.ToString().ToLowerInvariant(), MethodOptions = options, Recipe = recipe,
-            BatchSize = 32, Train = train, Val = test, Test = test, RunDirectory = Path.Combine(_dir.FullName, run),
+            Train = train, Val = test, Test = test, RunDirectory = Path.Combine(_dir.FullName, run),
             ConfigJson = "{}",
         };
     }
@@ -188,7 +188,7 @@ public sealed class TrainerTests : IDisposable
         var changed = new TrainerSetup
         {
             Backbone = setup.Backbone, Method = setup.Method, MethodId = setup.MethodId, MethodOptions = new BaselineOptions { HeadBias = 0 },
-            Recipe = setup.Recipe, BatchSize = setup.BatchSize, Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
+            Recipe = setup.Recipe, Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
         };
         e = Assert.Throws<Peft.Configuration.ConfigurationException>(() => new Trainer(changed).Run());
         Assert.Equal(["Method:Options:HeadBias", "Run:Name"], e.Issues.Select(i => i.Path));
@@ -201,7 +201,7 @@ public sealed class TrainerTests : IDisposable
         var restarted = new TrainerSetup
         {
             Backbone = setup.Backbone, Method = setup.Method, MethodId = setup.MethodId, MethodOptions = new BaselineOptions { HeadBias = 0 },
-            Recipe = Recipe(epochs: 2), BatchSize = setup.BatchSize, Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
+            Recipe = Recipe(epochs: 2), Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
             Resume = false,
         };
         var second = new Trainer(restarted).Run();

@@ -73,7 +73,8 @@ def build(method, s, classes):
             params["deep"] = uniform(depth - 1, PROMPTS, d)
 
         def run(x, y):
-            shallow = F.dropout(params["shallow"], DROPOUT, True)
+            # VPT's recipe: prompt dropout 0.1 for deep, none for shallow.
+            shallow = F.dropout(params["shallow"], DROPOUT if "deep" in params else 0.0, True)
             deep = F.dropout(params["deep"], DROPOUT, True) if "deep" in params else None
             logits = vpt_reference.vpt_forward(w, s, x, shallow, deep, params["head.weight"], params["head.bias"])
             return logits, F.cross_entropy(logits, y)

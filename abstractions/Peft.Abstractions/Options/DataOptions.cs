@@ -37,9 +37,6 @@ public sealed partial record DataOptions
     [Range(0, 10000000), Description("Validation images: drawn from the format's validation split (VTAB-1k: val200, which it then holds out; FGVC: val.json; ImageFolder: val/), else held out of the training split; 0: none (FGVC and ImageFolder: the whole validation split).")]
     public int ValSamples { get; init; }
 
-    [Range(1, 4096), Description("Images per batch.")]
-    public int BatchSize { get; init; } = 64;
-
     [Range(0, 64), Description("Decoding and augmentation worker threads; 0: decode on the training thread.")]
     public int Workers { get; init; } = 2;
 

@@ -2,6 +2,18 @@ using Peft.Configuration;
 
 namespace Peft.Abstractions.Options;
 
+/// <summary>The numeric type the frozen backbone computes in; trainables, optimizer state and losses are always fp32.</summary>
+public enum Precision
+{
+    Fp32,
+
+    /// <summary>bfloat16: fp32's range with 8 bits of mantissa; no loss scaling needed.</summary>
+    Bf16,
+
+    /// <summary>float16: 5 bits of exponent, so gradients are kept in range by dynamic loss scaling.</summary>
+    Fp16,
+}
+
 [HyperParameters("Run")]
 [Description("Where a run writes, its seed and the engine's threads.")]
 public sealed partial record RunOptions
@@ -20,6 +32,9 @@ public sealed partial record RunOptions
 
     [Description("Device of every tensor of a run: cpu, cuda (the first CUDA device), cuda:N, or auto (the first CUDA device if there is one, else the CPU).")]
     public string Device { get; init; } = "cpu";
+
+    [Description("Numeric type of the frozen backbone's weights and activations: fp32, bf16 or fp16 (with dynamic loss scaling). Trainable tensors, their gradients, the optimizer state and the loss stay fp32.")]
+    public Precision Precision { get; init; } = Precision.Fp32;
 
     [Description("Resume from the run directory's checkpoint when one exists (its run must have the same settings); false: start the run over, discarding what the directory holds.")]
     public bool Resume { get; init; } = true;

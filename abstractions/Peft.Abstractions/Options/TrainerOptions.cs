@@ -30,6 +30,9 @@ public enum ScheduleUnit
 [Description("Optimizer, schedule and loop settings; a method supplies its paper's defaults, configuration overrides them.")]
 public sealed partial record TrainerOptions
 {
+    [Range(1, 4096), Description("Images per training batch; a method's recipe sets its paper's (DA-VPT: 32, 16 classes × 2).")]
+    public int BatchSize { get; init; } = 64;
+
     [Range(1, 100000), Description("Training epochs.")]
     public int Epochs { get; init; } = 100;
 

@@ -21,7 +21,12 @@ public sealed class InfoVerb : IVerb
         table.AddRow("oneDNN (MKL-DNN)", oneDnn ? "yes" : "no");
         table.AddRow("OpenMP", openMp ? "yes" : "no");
         table.AddRow("host memory", Markup.Escape(TorchEngine.HostMemory));
-        table.AddRow("CUDA devices", cuda.is_available() ? cuda.device_count().ToString(CultureInfo.InvariantCulture) : "none");
+        var (gpus, reason) = CudaDevices.List();
+        var usable = TorchEngine.CudaDeviceCount();
+        table.AddRow("libtorch build", TorchEngine.IsCudaBuild ? "CUDA" : "CPU only (dotnet build -p:TorchBackend=cuda for CUDA)");
+        table.AddRow("CUDA devices", gpus.Count == 0
+            ? $"none: {Markup.Escape(reason ?? "")}"
+            : Markup.Escape(string.Join("\n", gpus)) + (usable == gpus.Count ? "" : $"\n(libtorch can use {usable}: {(TorchEngine.IsCudaBuild ? "see the driver" : "this is the CPU build")})"));
         table.AddRow("GEMM 1024² float32", $"{gemm:F1} GFLOP/s");
         AnsiConsole.Write(table);
         return Task.FromResult(0);

@@ -51,12 +51,12 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
         if (job.Device.type != DeviceType.CPU) method.Module.to(job.Device);
         var recipe = new TrainerOptions
         {
-            Epochs = options.Epochs, Optimizer = OptimizerKind.AdamW, BaseLr = options.Lr, ScaleLrByBatch = false, WeightDecay = options.WeightDecay,
+            Epochs = options.Epochs, BatchSize = options.BatchSize, Optimizer = OptimizerKind.AdamW, BaseLr = options.Lr, ScaleLrByBatch = false, WeightDecay = options.WeightDecay,
             WarmupEpochs = options.WarmupEpochs, ScheduleUnit = ScheduleUnit.Step, EvalEvery = options.Epochs, CheckpointEvery = 1, ClipGradNorm = 1.0,
         };
         var trainer = new Trainer(new TrainerSetup
         {
-            Backbone = vit, Method = method, MethodId = "pretrain", MethodOptions = baseline, Recipe = recipe, BatchSize = options.BatchSize,
+            Backbone = vit, Method = method, MethodId = "pretrain", MethodOptions = baseline, Recipe = recipe,
             Train = job.Loader(task.Train, vit.Spec, options.BatchSize, training: true, data: data),
             Test = job.Loader(task.Test, vit.Spec, 256, training: false, data: data),
             RunDirectory = output + ".run", ConfigJson = JobFactory.ResolvedJson(configuration),

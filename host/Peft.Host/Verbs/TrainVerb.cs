@@ -28,13 +28,13 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
             using var vit = job.CreateBackbone(log);
             var task = job.LoadTask();
             using var method = JobFactory.CreateMethod(entry, vit, task.NumClasses, options, job.Run.Seed);
-            var batch = job.Data.BatchSize;
+            var batch = recipe.BatchSize;
             // Methods with metric losses want B/k classes × k samples per batch: k = 2 (DA-VPT's default),
             // or more when the task has fewer than B/2 classes, so every batch still fills up.
             var perClass = method.Sampling == BatchSampling.ClassBalanced ? JobFactory.SamplesPerClass(batch, task.NumClasses) : 0;
             var trainer = new Trainer(new TrainerSetup
             {
-                Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe, BatchSize = batch,
+                Backbone = vit, Method = method, MethodId = entry.Name, MethodOptions = options, Recipe = recipe,
                 Train = job.Loader(task.Train, vit.Spec, batch, training: true, perClass),
                 Val = task.Val is null ? null : job.Loader(task.Val, vit.Spec, 256, training: false),
                 Test = job.Loader(task.Test, vit.Spec, 256, training: false),
