@@ -46,6 +46,7 @@ public static class ConfigFormat
         return string.Join(", ", parts);
     }
 
-    /// <summary>Wraps raw configuration text in single quotes.</summary>
-    public static string Quote(string text) => $"'{text}'";
+    /// <summary>Wraps raw configuration text in single quotes; control characters (a NUL) are written as \u escapes.</summary>
+    public static string Quote(string text) =>
+        $"'{string.Concat(text.Select(c => c < ' ' ? $"\\u{(int)c:x4}" : c.ToString()))}'";
 }

@@ -77,13 +77,21 @@ public sealed class SectionReader
     private List<T>? ReadScalars<T>(string key, ValueParser<T> parser)
     {
         var child = _section.GetSection(key);
+        var path = ConfigPath.Combine(_path, key);
         if (child.Value is { } text)
         {
-            return ReadCommaSeparated(text, ConfigPath.Combine(_path, key), parser);
+            if (child.GetChildren().Any())
+            {
+                // One layer gave both forms (Key=1,2 and Key:0=3): neither may win silently.
+                _issues.Add(ConfigIssue.InvalidType(path, $"{parser.Expectation} or a list of them", $"both {ConfigFormat.Quote(text)} and {Shape(child)}"));
+                return null;
+            }
+
+            return ReadCommaSeparated(text, path, parser);
         }
 
-        return ReadElements(child, ConfigPath.Combine(_path, key), (IConfigurationSection element, string path, out T value) =>
-            TryReadScalar(element, path, parser, out value));
+        return ReadElements(child, path, (IConfigurationSection element, string elementPath, out T value) =>
+            TryReadScalar(element, elementPath, parser, out value));
     }
 
     private List<T>? ReadNested<T>(string key)
@@ -129,11 +137,18 @@ public sealed class SectionReader
 
     private delegate bool ElementReader<T>(IConfigurationSection element, string path, out T value);
 
-    private static List<T>? ReadElements<T>(IConfigurationSection section, string path, ElementReader<T> readElement)
+    private List<T>? ReadElements<T>(IConfigurationSection section, string path, ElementReader<T> readElement)
     {
         var elements = section.GetChildren().ToList();
         if (elements.Count == 0)
         {
+            return null;
+        }
+
+        // Items are numbered 0..n-1 (a JSON array, or Key:0, Key:1 overrides); Key:1 alone would otherwise bind as item 0.
+        if (!elements.Select(element => element.Key).SequenceEqual(Enumerable.Range(0, elements.Count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture))))
+        {
+            _issues.Add(ConfigIssue.Custom(path, $"{path} must be a list whose items are numbered from 0 (found {string.Join(", ", elements.Select(element => ConfigPath.Combine(path, element.Key)))})"));
             return null;
         }
 
@@ -152,8 +167,15 @@ public sealed class SectionReader
     private bool TryReadScalar<T>(IConfigurationSection child, string path, ValueParser<T> parser, out T value)
     {
         value = default!;
+        var nested = child.GetChildren().Any();
         if (child.Value is { } text)
         {
+            if (nested)
+            {
+                _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, $"both {ConfigFormat.Quote(text)} and {Shape(child)}"));
+                return false;
+            }
+
             if (parser.TryParse(text, out value))
             {
                 return true;
@@ -161,13 +183,19 @@ public sealed class SectionReader
 
             _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, ConfigFormat.Quote(text), parser.Suggest(text)));
         }
-        else if (child.GetChildren().Any())
+        else if (nested)
         {
-            _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, "a section"));
+            _issues.Add(ConfigIssue.InvalidType(path, parser.Expectation, Shape(child)));
         }
 
         return false;
     }
+
+    /// <summary>"a list" for children numbered 0, 1, ... (a JSON array), else "a section".</summary>
+    private static string Shape(IConfigurationSection section) =>
+        section.GetChildren().All(element => int.TryParse(element.Key, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _))
+            ? "a list"
+            : "a section";
 
     private bool TryReadNested<T>(IConfigurationSection child, string path, T? basis, out T value)
         where T : class, IHyperParameters<T>

@@ -26,14 +26,16 @@ public sealed class ValueParser<T>(string expectation, TryParseValue<T> tryParse
 public static class ValueParsers
 {
     private const NumberStyles Integer = NumberStyles.Integer;
-    private const NumberStyles Float = NumberStyles.Float | NumberStyles.AllowThousands;
 
-    /// <summary>Any text, as is.</summary>
+    // No group separators: "0,5" is an error, never 5 (a comma also separates the items of a list).
+    private const NumberStyles Float = NumberStyles.Float;
+
+    /// <summary>Any text without a NUL character (which no file path or name can hold; the suggestion drops it).</summary>
     public static ValueParser<string> String { get; } = new("a string", (string text, out string value) =>
     {
         value = text;
-        return true;
-    });
+        return !text.Contains('\0', StringComparison.Ordinal);
+    }, text => ConfigFormat.Quote(text.Replace("\0", "", StringComparison.Ordinal)));
 
     /// <summary><c>true</c> or <c>false</c>, ignoring case.</summary>
     public static ValueParser<bool> Boolean { get; } = new("true or false", bool.TryParse);
@@ -69,14 +71,14 @@ public static class ValueParsers
     /// <summary>A non-negative 64-bit integer.</summary>
     public static ValueParser<ulong> UInt64 { get; } = Number<ulong>("a non-negative integer", Integer);
 
-    /// <summary>A single precision number.</summary>
-    public static ValueParser<float> Single { get; } = Number<float>("a number", Float);
+    /// <summary>A finite single precision number.</summary>
+    public static ValueParser<float> Single { get; } = Number<float>("a number", Float, float.IsFinite);
 
-    /// <summary>A double precision number.</summary>
-    public static ValueParser<double> Double { get; } = Number<double>("a number", Float);
+    /// <summary>A finite double precision number.</summary>
+    public static ValueParser<double> Double { get; } = Number<double>("a number", Float, double.IsFinite);
 
     /// <summary>A decimal number.</summary>
-    public static ValueParser<decimal> Decimal { get; } = Number<decimal>("a number", NumberStyles.Number);
+    public static ValueParser<decimal> Decimal { get; } = Number<decimal>("a number", Float);
 
     /// <summary>An enum given by member name, ignoring case. The members are listed by generated code, not reflected.</summary>
     /// <remarks>
@@ -105,7 +107,13 @@ public static class ValueParsers
         }, text => DidYouMean.Suggest(text.Trim(), names));
     }
 
-    private static ValueParser<T> Number<T>(string expectation, NumberStyles styles)
+    /// <remarks>
+    /// NaN and infinities are refused (no option means them); a decimal comma gets the suggestion of a point.
+    /// </remarks>
+    private static ValueParser<T> Number<T>(string expectation, NumberStyles styles, Func<T, bool>? accept = null)
         where T : INumber<T> =>
-        new(expectation, (string text, out T value) => T.TryParse(text, styles, CultureInfo.InvariantCulture, out value!));
+        new(expectation, (string text, out T value) => T.TryParse(text, styles, CultureInfo.InvariantCulture, out value!) && (accept?.Invoke(value) ?? true),
+            text => text.Count(c => c == ',') == 1 && T.TryParse(text.Replace(',', '.'), styles, CultureInfo.InvariantCulture, out _)
+                ? text.Replace(',', '.')
+                : null);
 }

@@ -18,7 +18,8 @@ namespace Peft.Training;
 /// (trainable tensors, the optimizer state in TorchSharp's own format as bytes, and the RNG state, with the run position
 /// in its manifest: one file, written atomically). The curves of metrics.jsonl are also kept as TensorBoard event files
 /// (<c>tensorboard/</c>, `tensorboard --logdir runs`) and as a small SVG (<c>curves.svg</c>); <c>status.json</c> says
-/// whether the run is running, finished, interrupted or failed.
+/// whether the run is running, finished, interrupted or failed; <c>identity.json</c> records what decides the run's result
+/// (<see cref="RunIdentity"/>), and <c>run.lock</c> who is running in it (<see cref="RunLock"/>).
 /// </summary>
 public sealed class RunDirectory(string path)
 {
@@ -45,6 +46,7 @@ public sealed class RunDirectory(string path)
     public string StatusFile => System.IO.Path.Combine(Path, "status.json");
     public string TensorBoardDirectory => System.IO.Path.Combine(Path, "tensorboard");
     public string CurvesFile => System.IO.Path.Combine(Path, "curves.svg");
+    public string IdentityFile => System.IO.Path.Combine(Path, "identity.json");
     public bool HasCheckpoint => File.Exists(CheckpointFile);
 
     /// <summary>Records where the run stands, with this process's id (a "running" run whose process is gone was killed).</summary>
@@ -55,6 +57,50 @@ public sealed class RunDirectory(string path)
         ? JsonSerializer.Deserialize<RunStatusRecord>(File.ReadAllText(StatusFile), Json)
         : null;
 
+    /// <summary>
+    /// Claims the directory for a run of <paramref name="identity"/> (the caller holds its <see cref="RunLock"/>). Without
+    /// <paramref name="resume"/> the run starts over: what the directory holds of an earlier run is deleted. Otherwise the
+    /// directory must be new or hold a run of the same identity: one with other settings (another learning rate, other
+    /// classes, more epochs...) is refused, listing every differing key, so that it is neither resumed under the new
+    /// settings nor reported as their result. Then config.json and identity.json are written.
+    /// </summary>
+    /// <param name="discardOthers">Discard a run of another identity rather than refuse it (a cache, such as pre-training's).</param>
+    /// <exception cref="ConfigurationException">The directory holds a run of another identity, or an older one without any.</exception>
+    public void Begin(RunIdentity identity, bool resume, string? configJson, bool discardOthers = false)
+    {
+        var recorded = ReadIdentity();
+        if (!resume || (discardOthers && (recorded is null || identity.Differences(recorded).Count > 0))) Discard();
+        else if (recorded is not null)
+        {
+            var differences = identity.Differences(recorded);
+            if (differences.Count > 0)
+                throw new ConfigurationException([
+                    .. differences.Select(d => ConfigIssue.Custom(d.Key, d.Message)),
+                    ConfigIssue.Custom("Run:Name", $"run directory {Path} holds a run with other settings ({differences.Count} differ, above): its " +
+                        "results are not this configuration's. Set Run:Resume=false to discard it and start over, or choose another Run:Name"),
+                ]);
+        }
+        else if (new[] { MetricsFile, ResultsFile, AdapterFile, CheckpointFile }.Any(File.Exists))
+            throw new ConfigurationException([ConfigIssue.Custom("Run:Name", $"run directory {Path} holds a run that records no settings to compare " +
+                "(written by an older peft): set Run:Resume=false to discard it and start over, or choose another Run:Name")]);
+        Directory.CreateDirectory(System.IO.Path.Combine(Path, "checkpoint"));
+        WriteAtomically(IdentityFile, identity.ToJson());
+        if (configJson is not null) WriteAtomically(ConfigFile, configJson);
+    }
+
+    public RunIdentity? ReadIdentity() => File.Exists(IdentityFile) ? RunIdentity.FromJson(File.ReadAllText(IdentityFile)) : null;
+
+    /// <summary>Deletes what an earlier run left (peft.log, which the host appends to, stays).</summary>
+    private void Discard()
+    {
+        foreach (var file in new[] { MetricsFile, ResultsFile, AdapterFile, CurvesFile, StatusFile, IdentityFile, ConfigFile })
+            File.Delete(file);
+        foreach (var folder in new[] { System.IO.Path.GetDirectoryName(CheckpointFile)!, TensorBoardDirectory })
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        _writer = null;
+    }
+
+    /// <summary>Starts a directory without an identity check (tests of the files alone).</summary>
     public void Create(string? configJson)
     {
         Directory.CreateDirectory(System.IO.Path.Combine(Path, "checkpoint"));
@@ -89,9 +135,25 @@ public sealed class RunDirectory(string path)
     private SummaryWriter? _writer;
     private SummaryWriter Writer() => _writer ??= torch.utils.tensorboard.SummaryWriter(TensorBoardDirectory);
 
-    public IReadOnlyList<EpochMetrics> ReadMetrics() => File.Exists(MetricsFile)
-        ? File.ReadAllLines(MetricsFile).Where(l => l.Length > 0).Select(l => JsonSerializer.Deserialize<EpochMetrics>(l, Json)!).ToList()
-        : [];
+    /// <summary>The epochs' metrics; a last line cut short (the disk filled, the process was killed while appending) is not an epoch.</summary>
+    public IReadOnlyList<EpochMetrics> ReadMetrics()
+    {
+        if (!File.Exists(MetricsFile)) return [];
+        var lines = File.ReadAllLines(MetricsFile).Where(l => l.Length > 0).ToList();
+        var metrics = new List<EpochMetrics>(lines.Count);
+        for (var i = 0; i < lines.Count; i++)
+        {
+            try
+            {
+                metrics.Add(JsonSerializer.Deserialize<EpochMetrics>(lines[i], Json)!);
+            }
+            catch (JsonException) when (i == lines.Count - 1)
+            {
+                // Torn by an interrupted append: the epoch's checkpoint, written after it, does not exist either.
+            }
+        }
+        return metrics;
+    }
 
     public TrainingResult? ReadResults() => File.Exists(ResultsFile)
         ? JsonSerializer.Deserialize<TrainingResult>(File.ReadAllText(ResultsFile), Json)
@@ -142,8 +204,9 @@ public sealed class RunDirectory(string path)
     }
 
     /// <param name="scheduleStep">The schedule's step index now (epochs or optimizer steps taken, by its unit).</param>
+    /// <param name="identity">The run's identity hash (<see cref="RunIdentity.Hash"/>): a checkpoint resumes only its own run.</param>
     public void SaveCheckpoint(RunState state, IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
-        OptimizerHelper optimizer, int scheduleStep, string methodId, IHyperParameters options, string backboneIdentity)
+        OptimizerHelper optimizer, int scheduleStep, string methodId, IHyperParameters options, string backboneIdentity, string identity)
     {
         using var tensors = TrainedTensors(method, trainables);
         // TorchSharp's optimizer format (group options and per-parameter state, device-free), kept as bytes so that the
@@ -154,41 +217,54 @@ public sealed class RunDirectory(string path)
             tensors.Add(OptimizerKey, tensor(buffer.ToArray(), ScalarType.Byte));
         }
         tensors.Add(RngKey, get_rng_state());
-        var manifest = new CheckpointManifest(methodId, options.ContentHash(), backboneIdentity, state, scheduleStep);
+        var manifest = new CheckpointManifest(methodId, options.ContentHash(), backboneIdentity, state, scheduleStep, identity);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(CheckpointFile)!);
         // SafeTensors.Save writes a temporary file and renames it: a crash mid-write keeps the previous checkpoint.
         SafeTensors.Save(CheckpointFile, tensors.Items, new Dictionary<string, string> { [ManifestKey] = JsonSerializer.Serialize(manifest, Json) });
     }
 
     /// <summary>Restores trained tensors, optimizer and RNG; returns the run position and the schedule's step index.</summary>
+    /// <exception cref="InvalidDataException">
+    /// The checkpoint is corrupt, or belongs to another run; the message names it and says how to go on (Run:Resume=false).
+    /// </exception>
     public (RunState State, int ScheduleStep) LoadCheckpoint(IPeftMethod method, IReadOnlyList<(string Name, Parameter Parameter)> trainables,
-        OptimizerHelper optimizer, string methodId, IHyperParameters options, string backboneIdentity)
+        OptimizerHelper optimizer, string identity)
     {
-        using var reader = SafeTensors.Open(CheckpointFile);
-        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(reader.Metadata[ManifestKey], Json)!;
-        var problems = new List<string>();
-        if (manifest.Method != methodId) problems.Add($"it was written by method '{manifest.Method}', this run uses '{methodId}'");
-        if (manifest.OptionsHash != options.ContentHash())
-            problems.Add($"its method options hash {manifest.OptionsHash} differs from this run's {options.ContentHash()}");
-        if (manifest.BackboneIdentity != backboneIdentity)
-            problems.Add($"it was trained on backbone {manifest.BackboneIdentity}, this run loads {backboneIdentity}");
-        if (problems.Count > 0)
-            throw new InvalidOperationException($"cannot resume from {CheckpointFile}: {string.Join("; ", problems)}. " +
-                "Use another Run:Name, or Run:Resume=false to start over.");
-
-        var all = reader.LoadAll();
         try
         {
-            ApplyAdapter(all.Where(kv => kv.Key != OptimizerKey && kv.Key != RngKey).ToDictionary(), method, trainables, CheckpointFile);
-            using (var bytes = new BinaryReader(new MemoryStream(all[OptimizerKey].bytes.ToArray())))
-                optimizer.load_state_dict(bytes);
-            set_rng_state(all[RngKey]);
+            using var reader = SafeTensors.Open(CheckpointFile);
+            if (!reader.Metadata.TryGetValue(ManifestKey, out var text))
+                throw new InvalidDataException($"it has no {ManifestKey} metadata");
+            var manifest = JsonSerializer.Deserialize<CheckpointManifest>(text, Json)
+                ?? throw new InvalidDataException($"its {ManifestKey} metadata is empty");
+            if (manifest.Identity != identity)
+                throw new InvalidDataException($"it belongs to another run (identity {manifest.Identity ?? "none"}, this run's is {identity})");
+            foreach (var key in new[] { OptimizerKey, RngKey })
+                if (!reader.Contains(key)) throw new InvalidDataException($"it has no '{key}' tensor");
+
+            var all = reader.LoadAll();
+            try
+            {
+                ApplyAdapter(all.Where(kv => kv.Key != OptimizerKey && kv.Key != RngKey).ToDictionary(), method, trainables, CheckpointFile);
+                using (var bytes = new BinaryReader(new MemoryStream(all[OptimizerKey].bytes.ToArray())))
+                    optimizer.load_state_dict(bytes);
+                set_rng_state(all[RngKey]);
+            }
+            finally
+            {
+                foreach (var t in all.Values) t.Dispose();
+            }
+            return (manifest.State, manifest.ScheduleStep);
         }
-        finally
+        catch (Exception e) when (e is InvalidDataException or JsonException or EndOfStreamException or ArgumentException or InvalidOperationException
+                                      or KeyNotFoundException)
         {
-            foreach (var t in all.Values) t.Dispose();
+            var reason = e.Message.StartsWith(CheckpointFile, StringComparison.Ordinal) || e.Message.Contains($"'{CheckpointFile}'", StringComparison.Ordinal)
+                ? e.Message
+                : $"{CheckpointFile}: {e.Message}";
+            throw new InvalidDataException($"cannot resume from the checkpoint: {reason}. Set Run:Resume=false to start the run over " +
+                                           "(discarding it), or choose another Run:Name", e);
         }
-        return (manifest.State, manifest.ScheduleStep);
     }
 
     /// <summary>The method's whole state (parameters and buffers) and the tuned backbone tensors.</summary>
@@ -259,5 +335,5 @@ internal static class TensorBoard
 public sealed record AdapterManifest(string Method, string Options, string OptionsHash, string BackboneIdentity, string Spec,
     string Device = "cpu", Precision Precision = Precision.Fp32);
 
-/// <summary>What a checkpoint says about the run it belongs to.</summary>
-public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State, int ScheduleStep);
+/// <summary>What a checkpoint says about the run it belongs to (<paramref name="Identity"/>: its <see cref="RunIdentity.Hash"/>).</summary>
+public sealed record CheckpointManifest(string Method, string OptionsHash, string BackboneIdentity, RunState State, int ScheduleStep, string? Identity = null);

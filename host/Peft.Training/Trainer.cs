@@ -28,8 +28,18 @@ public sealed class TrainerSetup
     /// <summary>The resolved configuration, written to config.json.</summary>
     public string? ConfigJson { get; init; }
 
-    /// <summary>Resume from the run directory's checkpoint when there is one.</summary>
+    /// <summary>Resume from the run directory's checkpoint when there is one; false: start over, discarding what the directory holds.</summary>
     public bool Resume { get; init; } = true;
+
+    /// <summary>
+    /// What else decides the result besides what the trainer is given (the host's Run, Backbone and Data settings, the
+    /// dataset's identity, the plugin's build): with the method, its options, the recipe and the pretrained weights, the
+    /// run's <see cref="RunIdentity"/>.
+    /// </summary>
+    public RunIdentity? Identity { get; init; }
+
+    /// <summary>The directory is a cache of whatever setup runs in it (pre-training): a run with other settings there is discarded, not refused.</summary>
+    public bool DiscardOtherRuns { get; init; }
 
     /// <summary>The precision the backbone was put in (VisionTransformer.ToPrecision); the trainer keeps fp32 masters and scales fp16 losses.</summary>
     public Precision Precision { get; init; } = Precision.Fp32;
@@ -53,6 +63,7 @@ public sealed class Trainer : IDisposable
     private readonly string _pretrainedIdentity;
     private readonly RunDirectory _run;
     private readonly Evaluator _evaluator;
+    private readonly RunIdentity _identity;
 
     public Trainer(TrainerSetup setup)
     {
@@ -64,10 +75,17 @@ public sealed class Trainer : IDisposable
         _trainables = _precision.Trainables;
         _run = new RunDirectory(setup.RunDirectory);
         _evaluator = new Evaluator(setup.Backbone, setup.Method);
+        // Trainer:CheckpointEvery only decides how often progress is saved, not what is computed.
+        _identity = new RunIdentity().With(setup.Identity).With("Method:Name", setup.MethodId).With("Method:Options", setup.MethodOptions)
+            .With("Trainer", setup.Recipe, nameof(TrainerOptions.CheckpointEvery))
+            .With("Backbone:Identity", _pretrainedIdentity);
     }
 
     /// <summary>Releases the fp32 master copies of reduced backbone tensors (<see cref="TrainableParameters"/> holds them until then).</summary>
     public void Dispose() => _precision.Dispose();
+
+    /// <summary>What decides this run's result; recorded in the run directory and in its checkpoints.</summary>
+    public RunIdentity Identity => _identity;
 
     /// <summary>True when <see cref="Run"/> found the run already finished in its directory and only reloaded it.</summary>
     public bool AlreadyComplete { get; private set; }
@@ -85,9 +103,13 @@ public sealed class Trainer : IDisposable
         }
     }
 
+    /// <exception cref="RunInUseException">Another process runs in the directory.</exception>
+    /// <exception cref="ConfigurationException">The directory holds a run with other settings (and Resume is set).</exception>
+    /// <exception cref="NonFiniteLossException">The loss became NaN or infinite; the last checkpoint is the last good state.</exception>
     public TrainingResult Run(IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        _run.Create(_setup.ConfigJson);
+        using var hold = RunLock.Acquire(_run.Path);
+        _run.Begin(_identity, _setup.Resume, _setup.ConfigJson, _setup.DiscardOtherRuns);
         _run.MarkStatus(RunStatus.Running);
         try
         {
@@ -121,7 +143,7 @@ public sealed class Trainer : IDisposable
         var scheduleStep = 0;
         if (_setup.Resume && _run.HasCheckpoint)
         {
-            (state, scheduleStep) = _run.LoadCheckpoint(method, _trainables, optimizer, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity);
+            (state, scheduleStep) = _run.LoadCheckpoint(method, _trainables, optimizer, _identity.Hash);
             _precision.Restore((state.LossScale ?? _precision.Scale, state.CleanSteps, state.SkippedSteps));
             _precision.CopyMastersToModel();
             // A finished run is not trained again: its checkpoint restored the trained tensors, its results stand.
@@ -167,11 +189,12 @@ public sealed class Trainer : IDisposable
                             {
                                 Epoch = epoch, BatchInEpoch = batchIndex, EpochLossSum = lossSum, EpochAuxSum = auxSum, EpochCorrect = correct,
                                 EpochSeen = seen,
-                            }, method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity);
+                            }, method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, _identity.Hash);
                         cancellationToken.ThrowIfCancellationRequested();
                     }
                     trainClock.Start();
                     var step = TrainStep(batch, optimizer, recipe, sources.Pooled);
+                    NonFiniteLossException.ThrowIfNonFinite(step.CrossEntropy, step.Auxiliary, epoch, batchIndex, _setup.MethodId);
                     if (perStep)
                     {
                         schedule.step();
@@ -198,6 +221,7 @@ public sealed class Trainer : IDisposable
                         optimizer.ParamGroups.First().LearningRate));
                 }
             }
+            if (seen == 0) throw new NoTrainingImagesException(epoch, _setup.Train);
             var lr = optimizer.ParamGroups.First().LearningRate;
             if (!perStep)
             {
@@ -225,9 +249,12 @@ public sealed class Trainer : IDisposable
             _run.AppendMetrics(metrics);
             state = state with { Epoch = epoch + 1, Last = metrics };
             if (last || (recipe.CheckpointEvery > 0 && (epoch + 1) % recipe.CheckpointEvery == 0))
-                _run.SaveCheckpoint(WithScaler(state), method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity);
+                _run.SaveCheckpoint(WithScaler(state), method, _trainables, optimizer, scheduleStep, _setup.MethodId, _setup.MethodOptions, _pretrainedIdentity, _identity.Hash);
         }
 
+        // Ctrl+C after the last checkpoint: the checkpoint is consistent; the results are written by the next run, which
+        // finds every epoch done and only reports.
+        cancellationToken.ThrowIfCancellationRequested();
         var trainWait = (sources.Train.WaitTime - waitAtStart).TotalSeconds;
         var result = new TrainingResult
         {

@@ -85,9 +85,17 @@ public static class ProcessMemory
     private static long Read(string field)
     {
         const string status = "/proc/self/status";
-        if (!File.Exists(status)) return 0;
-        var line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
-        var kb = line?.Split(' ', StringSplitOptions.RemoveEmptyEntries).ElementAtOrDefault(1);
-        return long.TryParse(kb, out var v) ? v * 1024 : 0;
+        return File.Exists(status) ? Parse(File.ReadLines(status), field) : 0;
+    }
+
+    /// <summary>
+    /// The bytes of a "Field:\t   123456 kB" line of /proc/self/status, 0 when it is absent. The kernel pads the number
+    /// with spaces to 8 columns after the tab, so a figure of 8 digits or more follows the tab directly: split on both.
+    /// </summary>
+    public static long Parse(IEnumerable<string> statusLines, string field)
+    {
+        var line = statusLines.FirstOrDefault(l => l.StartsWith(field, StringComparison.Ordinal));
+        var kb = line?[field.Length..].Split([' ', '\t'], StringSplitOptions.RemoveEmptyEntries).FirstOrDefault();
+        return long.TryParse(kb, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v * 1024 : 0;
     }
 }

@@ -18,6 +18,36 @@ public class NetpbmTests
     }
 
     [Fact]
+    public void A_header_declaring_more_pixels_than_the_limit_is_refused_before_the_raster_is_read()
+    {
+        var decoder = new NetpbmDecoder(new SkiaImageDecoder(new ImageLimits(MaxPixels: 1000)));
+        var e = Assert.Throws<InvalidDataException>(() => decoder.Decode("P5\n100000 100000\n255\n"u8, "huge.pgm", 0));
+        Assert.Equal("huge.pgm: PGM of 100000x100000 pixels exceeds the limit of 1000 pixels; it was not decoded", e.Message);
+    }
+
+    [Fact]
+    public void A_large_image_is_halved_while_decoding_towards_the_pipeline_size()
+    {
+        // 4096x2048 (8 megapixels, above the 4 that are kept whole) towards 224: halved 3 times to 512x256, the last size
+        // whose sides are both at least 224. Constant 8x8 blocks make every mean exact: out(x, y) = (x + y) mod 256.
+        const int w = 4096, h = 2048;
+        var pixels = new byte[w * h];
+        for (var y = 0; y < h; y++)
+            for (var x = 0; x < w; x++)
+                pixels[y * w + x] = (byte)((x / 8 + y / 8) % 256);
+        var decoder = new NetpbmDecoder(new SkiaImageDecoder(new ImageLimits(MinSide: 224)));
+        using var t = decoder.Decode(TestData.Netpbm(w, h, pixels), "big.pgm", 0);
+        Assert.Equal([256L, 512, 1], t.shape);
+        var values = t.data<byte>().ToArray();
+        for (var y = 0; y < 256; y += 37)
+            for (var x = 0; x < 512; x += 41)
+                Assert.Equal((byte)((x + y) % 256), values[y * 512 + x]);
+        // Below the threshold nothing is shrunk, whatever MinSide says.
+        using var small = decoder.Decode(TestData.Netpbm(1024, 1024, new byte[1024 * 1024]), "small.pgm", 0);
+        Assert.Equal([1024L, 1024, 1], small.shape);
+    }
+
+    [Fact]
     public void Channels_are_converted_as_requested()
     {
         using var gray3 = _decoder.Decode(TestData.Netpbm(2, 1, [0, 200]), "g.pgm", 3);

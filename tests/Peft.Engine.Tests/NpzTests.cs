@@ -148,6 +148,27 @@ public class NpzTests
     }
 
     [Fact]
+    public void An_npz_array_declaring_40_GB_is_refused_from_its_header_naming_the_file_before_any_allocation()
+    {
+        using var dir = new TempDirectory();
+        var path = dir.File("huge.npz");
+        // 100000 x 100000 float32 = 40 GB declared, 8 bytes present: the header alone must stop it.
+        using (var zip = new System.IO.Compression.ZipArchive(File.Create(path), System.IO.Compression.ZipArchiveMode.Create))
+        using (var entry = zip.CreateEntry("w.npy").Open())
+            NpyBytes("{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000), }", new byte[8]).CopyTo(entry);
+
+        using var npz = Npz.Open(path);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        var e = Assert.Throws<InvalidDataException>(() => npz.Load("w"));
+        Assert.StartsWith($"{path}: array 'w': npy array float32 [100000, 100000] declares 40000000000 bytes, more than the ", e.Message);
+        Assert.True(GC.GetTotalAllocatedBytes(precise: true) - before < 1 << 20);
+
+        // The archive's directory declaring more than the caller's limit is refused when it is opened.
+        Assert.Contains("above the limit of 100 bytes; nothing was read",
+            Assert.Throws<InvalidDataException>(() => Npz.Open(path, maxBytes: 100)).Message);
+    }
+
+    [Fact]
     public void Npz_errors_name_the_file_and_the_array()
     {
         using var dir = new TempDirectory();

@@ -222,6 +222,18 @@ public sealed class SafetensorsTests : IDisposable
     }
 
     [Fact]
+    public void A_sparse_file_declaring_40_GB_is_refused_from_its_header_naming_the_file()
+    {
+        // A sparse file takes no disk yet "holds" 40 GB: only a limit on what the header declares bounds memory.
+        var path = WriteRaw("""{"w":{"dtype":"F32","shape":[100000,100000],"data_offsets":[0,40000000000]}}""", [], "huge.safetensors");
+        using (var file = new FileStream(path, FileMode.Open)) file.SetLength(file.Length + 40_000_000_000L);
+        var e = Assert.Throws<InvalidDataException>(() => SafeTensors.Open(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains("its header declares 40000000000 bytes of tensors, above the limit of 4294967296 bytes; nothing was read", e.Message);
+        File.Delete(path);
+    }
+
+    [Fact]
     public void Header_length_beyond_the_file_is_refused()
     {
         var path = _dir.File("long.safetensors");

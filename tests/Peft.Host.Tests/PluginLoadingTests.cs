@@ -135,8 +135,23 @@ public sealed class PluginLoadingTests : IDisposable
         PluginCompiler.Compile(PluginDir("TwinA"), "TwinA", PluginCompiler.Contracts(), Factory("twin"));
         PluginCompiler.Compile(PluginDir("TwinB"), "TwinB", PluginCompiler.Contracts(), Factory("twin"));
 
+        // An assembly dropped beside the plugin folders, and a folder whose assembly declares no method.
+        File.Copy(Directory.GetFiles(PluginDir("TwinA"), "TwinA.dll").Single(), Path.Combine(_dir.FullName, "Stray.dll"));
+        PluginCompiler.Compile(PluginDir("Empty"), "Empty", PluginCompiler.Contracts(), "namespace E; public static class Nothing { }");
+
         var catalog = MethodCatalog.Discover([], [_dir.FullName]);
         Assert.Equal(["sample-linear"], catalog.Methods.Keys);
+        Assert.Contains(Path.Combine(_dir.FullName, "Stray.dll") + " is not loaded: a plugin is a folder of its own",
+            Assert.Single(catalog.Problems, p => p.Message.Contains("Stray.dll", StringComparison.Ordinal)).Message);
+        Assert.Contains("holds no [PeftMethod] factory, so it adds no method", Assert.Single(catalog.Problems, p => p.Message.Contains("plugin Empty", StringComparison.Ordinal)).Message);
+
+        // `train Method:Name=twin` says why the method cannot be used, naming both folders, not that it is unknown.
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection([new("Method:Name", "twin")]).Build();
+        var issue = Assert.Single(Peft.Host.Hosting.PeftHost.Catalog().Validate(configuration, includeMethod: true, catalog),
+            i => i.Path == "Method:Name").Message;
+        Assert.StartsWith("Method:Name 'twin' cannot be used: method 'twin' is claimed by both", issue);
+        Assert.Contains(PluginDir("TwinA"), issue);
+        Assert.Contains(PluginDir("TwinB"), issue);
         string Problem(string plugin) => Assert.Single(catalog.Problems, p => p.Message.Contains(plugin, StringComparison.Ordinal)).Message;
         Assert.Contains("no licence file", Problem("Throwing"));
         Assert.Contains("Helper", Problem("Needy"));

@@ -217,25 +217,49 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Fact]
-    public void Resuming_with_other_options_or_another_backbone_is_refused()
+    public void A_run_directory_holding_a_run_with_other_settings_is_refused_naming_every_differing_key_unless_started_over()
     {
         using var train = TinyTask.Source(64, 1, 32, shuffle: false);
         using var vit = TinyTask.Backbone();
-        new Trainer(Setup(BaselineKind.Linear, vit, Recipe(epochs: 1), "r", train)).Run();
+        var first = new Trainer(Setup(BaselineKind.Linear, vit, Recipe(epochs: 1), "r", train)).Run();
+        var run = new RunDirectory(Path.Combine(_dir.FullName, "r"));
+        var results = File.ReadAllText(run.ResultsFile);
 
+        // Other pretrained weights and one more epoch: neither resumed nor reported as this configuration's result.
         using var other = TinyTask.Backbone(seed: 99);
-        var e = Assert.Throws<InvalidOperationException>(() => new Trainer(Setup(BaselineKind.Linear, other, Recipe(epochs: 2), "r", train)).Run());
-        Assert.Contains("trained on backbone", e.Message);
+        var e = Assert.Throws<Peft.Configuration.ConfigurationException>(() => new Trainer(Setup(BaselineKind.Linear, other, Recipe(epochs: 2), "r", train)).Run());
+        Assert.Equal(["Backbone:Identity", "Trainer:Epochs", "Run:Name"], e.Issues.Select(i => i.Path));
+        Assert.Contains("Trainer:Epochs: 1 in the run directory, 2 now", e.Message);
+        Assert.Contains("Run:Resume=false", e.Message);
 
+        // Other method options, same everything else.
         using var same = TinyTask.Backbone();
-        var setup = Setup(BaselineKind.Linear, same, Recipe(epochs: 2), "r", train);
+        var setup = Setup(BaselineKind.Linear, same, Recipe(epochs: 1), "r", train);
         var changed = new TrainerSetup
         {
             Backbone = setup.Backbone, Method = setup.Method, MethodId = setup.MethodId, MethodOptions = new BaselineOptions { HeadBias = 0 },
-            Recipe = setup.Recipe, Train = setup.Train, RunDirectory = setup.RunDirectory,
+            Recipe = setup.Recipe, Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
         };
-        e = Assert.Throws<InvalidOperationException>(() => new Trainer(changed).Run());
-        Assert.Contains("options hash", e.Message);
+        e = Assert.Throws<Peft.Configuration.ConfigurationException>(() => new Trainer(changed).Run());
+        Assert.Equal(["Method:Options:HeadBias", "Run:Name"], e.Issues.Select(i => i.Path));
+        // The refused run wrote nothing: the directory still describes and reports the first run.
+        Assert.Equal("{}", File.ReadAllText(run.ConfigFile));
+        Assert.Equal(results, File.ReadAllText(run.ResultsFile));
+        Assert.Equal(RunStatus.Finished, run.ReadStatus()!.Status);
+
+        // Asking to start over discards the first run and trains the second.
+        var restarted = new TrainerSetup
+        {
+            Backbone = setup.Backbone, Method = setup.Method, MethodId = setup.MethodId, MethodOptions = new BaselineOptions { HeadBias = 0 },
+            Recipe = Recipe(epochs: 2), Train = setup.Train, RunDirectory = setup.RunDirectory, ConfigJson = "{\"changed\":1}",
+            Resume = false,
+        };
+        var second = new Trainer(restarted).Run();
+        Assert.Equal(2, second.Epochs);
+        Assert.Equal([1, 2], run.ReadMetrics().Select(m => m.Epoch));
+        Assert.Equal("{\"changed\":1}", File.ReadAllText(run.ConfigFile));
+        Assert.Equal("0", run.ReadIdentity()!.Values["Method:Options:HeadBias"]);
+        Assert.NotEqual(first.LastEpoch!.Loss, second.LastEpoch!.Loss);
     }
 
     [Fact]
@@ -319,9 +343,158 @@ public sealed class TrainerTests : IDisposable
         Assert.False(File.Exists(run.CurvesFile));
     }
 
+    [Fact]
+    public void A_non_finite_loss_stops_the_run_at_its_step_naming_epoch_step_and_term_and_keeps_the_last_good_checkpoint()
+    {
+        using var vit = TinyTask.Backbone();
+        using var clean = TinyTask.Source(96, 1, 32, shuffle: false);
+        var train = new PoisonedSource(clean, epoch: 1, batch: 1); // NaN images in epoch 2's second batch
+        var setup = Setup(BaselineKind.Linear, vit, Recipe(epochs: 3) with { CacheFeatures = false }, "nan", train);
+        var steps = 0;
+        var e = Assert.Throws<NonFiniteLossException>(() => new Trainer(setup).Run(new SyncProgress(p => { if (p.Phase == "train") steps++; })));
+        Assert.StartsWith("training stopped at epoch 2, step 2: the cross entropy is NaN.", e.Message);
+        Assert.Equal(3 + 1, steps); // epoch 1's three steps and the first good step of epoch 2: none after the bad one
+        var run = new RunDirectory(setup.RunDirectory);
+        Assert.Equal([1], run.ReadMetrics().Select(m => m.Epoch));
+        Assert.Equal(RunStatus.Failed, run.ReadStatus()!.Status);
+        Assert.False(File.Exists(run.ResultsFile));
+        using var checkpoint = Peft.Engine.Formats.SafeTensors.Open(run.CheckpointFile);
+        var manifest = JsonSerializer.Deserialize<CheckpointManifest>(checkpoint.Metadata[RunDirectory.ManifestKey],
+            new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.CamelCase })!;
+        Assert.Equal(1, manifest.State.Epoch); // the end of epoch 1, the last good state
+    }
+
+    [Fact]
+    public void Ctrl_c_after_the_last_evaluation_exits_before_the_results_and_the_next_run_reports_them()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(64, 3, 32, shuffle: true);
+        using var test = TinyTask.Source(64, 4, 32, shuffle: false);
+        var setup = Setup(BaselineKind.Linear, vit, Recipe(epochs: 2) with { EvalEvery = 2 }, "late", train, test);
+        using var cancel = new CancellationTokenSource();
+        double? reported = null;
+        // The last test batch is evaluated: from here on only checkpoint, results and adapter remain to be written.
+        var progress = new SyncProgress(p =>
+        {
+            if (p.Phase == "test" && p.Step == p.StepsPerEpoch)
+            {
+                reported = p.Accuracy;
+                cancel.Cancel();
+            }
+        });
+        Assert.Throws<OperationCanceledException>(() => new Trainer(setup).Run(progress, cancel.Token));
+        var run = new RunDirectory(setup.RunDirectory);
+        Assert.Equal(RunStatus.Interrupted, run.ReadStatus()!.Status);
+        Assert.False(File.Exists(run.ResultsFile));
+        Assert.True(run.HasCheckpoint);
+
+        using var again = TinyTask.Backbone();
+        var result = new Trainer(Setup(BaselineKind.Linear, again, Recipe(epochs: 2) with { EvalEvery = 2 }, "late", train, test)).Run();
+        Assert.Equal(reported, result.LastEpoch!.Test);
+        Assert.True(File.Exists(run.ResultsFile));
+    }
+
+    [Fact]
+    public void Ctrl_c_during_an_evaluation_stops_it_at_the_next_batch()
+    {
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(32, 3, 32, shuffle: true);
+        using var test = TinyTask.Source(256, 4, 16, shuffle: false); // 16 batches
+        var setup = Setup(BaselineKind.Bias, vit, Recipe(epochs: 1), "eval", train, test);
+        using var cancel = new CancellationTokenSource();
+        var evaluated = new List<int>();
+        var progress = new SyncProgress(p =>
+        {
+            if (p.Phase != "test") return;
+            evaluated.Add(p.Step);
+            if (p.Step == 32) cancel.Cancel(); // after the second batch
+        });
+        Assert.Throws<OperationCanceledException>(() => new Trainer(setup).Run(progress, cancel.Token));
+        Assert.Equal([16, 32], evaluated);
+        Assert.Equal(RunStatus.Interrupted, new RunDirectory(setup.RunDirectory).ReadStatus()!.Status);
+    }
+
+    [Fact]
+    public void Metrics_of_attempts_that_did_not_reach_the_checkpoint_are_not_reported_twice()
+    {
+        using var train = TinyTask.Source(64, 3, 32, shuffle: true);
+        var recipe = Recipe(epochs: 3) with { CacheFeatures = false, EvalEvery = 100 };
+        using (var vit = TinyTask.Backbone()) new Trainer(Setup(BaselineKind.Linear, vit, recipe, "whole", train)).Run();
+        var expected = new RunDirectory(Path.Combine(_dir.FullName, "whole")).ReadMetrics().Select(m => (m.Epoch, m.Loss)).ToList();
+
+        // Interrupted after epoch 2's checkpoint; then the disk filled while epoch 3's line was appended.
+        using (var vit = TinyTask.Backbone())
+        {
+            using var cancel = new CancellationTokenSource();
+            var steps = 0;
+            Assert.Throws<OperationCanceledException>(() => new Trainer(Setup(BaselineKind.Linear, vit, recipe, "torn", train))
+                .Run(new SyncProgress(p => { if (p.Phase == "train" && ++steps == 5) cancel.Cancel(); }), cancel.Token));
+        }
+        var torn = new RunDirectory(Path.Combine(_dir.FullName, "torn"));
+        File.AppendAllText(torn.MetricsFile, """{"epoch":3,"step":6,"lr":0.1,"lo""");
+        using (var vit = TinyTask.Backbone()) new Trainer(Setup(BaselineKind.Linear, vit, recipe, "torn", train)).Run();
+        Assert.Equal(expected, torn.ReadMetrics().Select(m => (m.Epoch, m.Loss)));
+
+        // The checkpoint deleted: the run starts over, and its metrics with it.
+        File.Delete(torn.CheckpointFile);
+        using (var vit = TinyTask.Backbone()) new Trainer(Setup(BaselineKind.Linear, vit, recipe, "torn", train)).Run();
+        Assert.Equal(expected, torn.ReadMetrics().Select(m => (m.Epoch, m.Loss)));
+    }
+
+    [Fact]
+    public void A_corrupt_checkpoint_is_named_with_how_to_go_on()
+    {
+        using var train = TinyTask.Source(64, 3, 32, shuffle: true);
+        var recipe = Recipe(epochs: 2) with { CacheFeatures = false };
+        using (var vit = TinyTask.Backbone())
+        {
+            using var cancel = new CancellationTokenSource();
+            Assert.Throws<OperationCanceledException>(() => new Trainer(Setup(BaselineKind.Linear, vit, recipe, "corrupt", train))
+                .Run(new SyncProgress(p => { if (p.Phase == "train" && p.Step == 2) cancel.Cancel(); }), cancel.Token));
+        }
+        var run = new RunDirectory(Path.Combine(_dir.FullName, "corrupt"));
+        var bytes = File.ReadAllBytes(run.CheckpointFile);
+        File.WriteAllBytes(run.CheckpointFile, bytes[..(bytes.Length / 2)]);
+        using var again = TinyTask.Backbone();
+        var e = Assert.Throws<InvalidDataException>(() => new Trainer(Setup(BaselineKind.Linear, again, recipe, "corrupt", train)).Run());
+        Assert.Contains(run.CheckpointFile, e.Message);
+        Assert.Contains("Set Run:Resume=false to start the run over", e.Message);
+    }
+
+    [Fact]
+    public void Peak_memory_is_read_from_proc_status_whatever_the_width_of_its_figure()
+    {
+        string[] status = ["Name:\tdotnet", "VmPeak:\t25374208 kB", "VmHWM:\t11525424 kB", "VmRSS:\t  321456 kB"];
+        Assert.Equal(11525424L * 1024, ProcessMemory.Parse(status, "VmHWM:"));
+        Assert.Equal(321456L * 1024, ProcessMemory.Parse(status, "VmRSS:"));
+        Assert.Equal(0, ProcessMemory.Parse(status, "VmSwap:"));
+    }
+
     /// <summary>IProgress that reports synchronously on the training thread (Progress&lt;T&gt; posts asynchronously).</summary>
     private sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
+    }
+
+    /// <summary>The batches of another source, with NaN images in one batch of one epoch.</summary>
+    private sealed class PoisonedSource(IBatchSource inner, int epoch, int batch) : IBatchSource
+    {
+        public int SampleCount => inner.SampleCount;
+        public int BatchCount => inner.BatchCount;
+        public TimeSpan WaitTime => inner.WaitTime;
+
+        public IEnumerable<LabeledBatch> Batches(int e, CancellationToken cancellationToken)
+        {
+            var index = 0;
+            foreach (var b in inner.Batches(e, cancellationToken))
+            {
+                if (e == epoch && index == batch)
+                {
+                    using (b) yield return new LabeledBatch(b.Images.mul(float.NaN), b.Labels.alias());
+                }
+                else yield return b;
+                index++;
+            }
+        }
     }
 }

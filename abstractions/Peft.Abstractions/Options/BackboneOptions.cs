@@ -35,6 +35,9 @@ public sealed partial record BackboneOptions
     [Description("Checkpoint to load: .safetensors (timm keys, MAE/MoCo converted) or Google .npz; empty: random weights.")]
     public string? Checkpoint { get; init; }
 
+    [Range(1, 1099511627776), Description("Largest checkpoint accepted, in bytes of the tensors its header declares (4 GiB by default); checked before any tensor is read.")]
+    public long MaxCheckpointBytes { get; init; } = 4L << 30;
+
     [Description("How the checkpoint was pre-trained; decides key conversion and the read-out of some methods.")]
     public BackboneKind Kind { get; init; } = BackboneKind.Supervised;
 

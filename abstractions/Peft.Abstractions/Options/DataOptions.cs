@@ -28,13 +28,13 @@ public sealed partial record DataOptions
     [Required, Description("Dataset folder.")]
     public string Root { get; init; } = "/usr/share/datasets/fashion-mnist";
 
-    [Description("Class ids to keep, relabelled 0..k-1 in this order; empty keeps every class.")]
+    [Description("Class ids to keep in every split, relabelled 0..k-1 in this order; empty keeps every class.")]
     public List<int> Classes { get; init; } = [];
 
-    [Range(0, 10000000), Description("Training images drawn per seed, balanced over classes; 0 keeps all.")]
+    [Range(0, 10000000), Description("Training images drawn per seed, balanced over classes, from the training split of any format; 0 keeps all.")]
     public int TrainSamples { get; init; }
 
-    [Range(0, 10000000), Description("Validation images held out of the training set; 0: none (VTAB: val200).")]
+    [Range(0, 10000000), Description("Validation images: drawn from the format's validation split (VTAB-1k: val200, which it then holds out; FGVC: val.json; ImageFolder: val/), else held out of the training split; 0: none (FGVC and ImageFolder: the whole validation split).")]
     public int ValSamples { get; init; }
 
     [Range(0, 64), Description("Decoding and augmentation worker threads; 0: decode on the training thread.")]
@@ -52,9 +52,21 @@ public sealed partial record DataOptions
     [Range(1, 536870912), Description("Largest image accepted, in pixels (width × height, read from the header before decoding); larger ones are bad images. 64 megapixels by default.")]
     public long MaxImagePixels { get; init; } = 64L << 20;
 
-    [Description("Per-channel normalisation mean; ImageNet's by default.")]
+    [Range(1, 1099511627776), Description("Largest data file read, in bytes (256 MiB by default): an image file, or an IDX file's data once decompressed. A larger one, and anything that is not a regular file (a FIFO, a device, a link to one), is refused without being read (an image: a bad image).")]
+    public long MaxFileBytes { get; init; } = 256L << 20;
+
+    [Description("Per-channel normalisation mean, one value per Backbone:Channels; ImageNet's by default.")]
     public List<double> Mean { get; init; } = [0.485, 0.456, 0.406];
 
-    [Description("Per-channel normalisation standard deviation; ImageNet's by default.")]
+    [Description("Per-channel normalisation standard deviation (positive), one value per Backbone:Channels; ImageNet's by default.")]
     public List<double> Std { get; init; } = [0.229, 0.224, 0.225];
+
+    partial void ValidateCustom(string path, List<ConfigIssue> issues)
+    {
+        // Dividing by a zero (or negative) deviation gives infinite or flipped inputs, and a run that learns nothing.
+        for (var c = 0; c < Std.Count; c++)
+            if (!(Std[c] > 0))
+                issues.Add(ConfigIssue.Custom(ConfigPath.Combine(ConfigPath.Combine(path, nameof(Std)), c),
+                    $"{ConfigPath.Combine(ConfigPath.Combine(path, nameof(Std)), c)} must be positive (found {ConfigFormat.Value(Std[c])})"));
+    }
 }

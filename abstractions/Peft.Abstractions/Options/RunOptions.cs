@@ -36,7 +36,7 @@ public sealed partial record RunOptions
     [Description("Numeric type of the frozen backbone's weights and activations: fp32, bf16 or fp16 (with dynamic loss scaling). Trainable tensors, their gradients, the optimizer state and the loss stay fp32.")]
     public Precision Precision { get; init; } = Precision.Fp32;
 
-    [Description("Resume from the run directory's checkpoint when one exists.")]
+    [Description("Resume from the run directory's checkpoint when one exists (its run must have the same settings); false: start the run over, discarding what the directory holds.")]
     public bool Resume { get; init; } = true;
 
     /// <summary>cpu, auto, cuda or cuda:N.</summary>
@@ -44,8 +44,23 @@ public sealed partial record RunOptions
         device is "cpu" or "auto" or "cuda" || (device.StartsWith("cuda:", StringComparison.Ordinal) && int.TryParse(device.AsSpan(5),
             System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
 
+    /// <summary>
+    /// Run:OutputDir/Run:Name; null when the name is absolute or climbs out of the output folder (../x), which would
+    /// write, resume or report a directory that is not one of its runs.
+    /// </summary>
+    public string? NamedRunDirectory(string name)
+    {
+        if (Path.IsPathRooted(name)) return null;
+        var root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(OutputDir));
+        var run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(Path.Combine(root, name)));
+        return run.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal) ? run : null;
+    }
+
     partial void ValidateCustom(string path, List<ConfigIssue> issues)
     {
+        if (Name is { Length: > 0 } name && NamedRunDirectory(name) is null)
+            issues.Add(ConfigIssue.Custom(ConfigPath.Combine(path, nameof(Name)),
+                $"{ConfigPath.Combine(path, nameof(Name))} must name a folder inside Run:OutputDir (found '{name}'): no absolute path, no '..' out of it", name));
         if (!IsDeviceName(Device))
             issues.Add(ConfigIssue.Custom(ConfigPath.Combine(path, nameof(Device)),
                 $"{ConfigPath.Combine(path, nameof(Device))} must be cpu, cuda, cuda:N or auto (found '{Device}')", Device));

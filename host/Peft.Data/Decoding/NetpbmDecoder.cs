@@ -7,10 +7,12 @@ namespace Peft.Data;
 /// <summary>
 /// Binary Netpbm: P5 (PGM, gray) and P6 (PPM, RGB), maxval 1..65535 (16-bit samples are big-endian),
 /// rescaled to 0..255. Bytes in another format go to <paramref name="fallback"/> when one is given,
-/// so a JPEG/PNG decoder can be chained behind this one.
+/// so a JPEG/PNG decoder can be chained behind this one; the chain keeps the fallback's <see cref="Limits"/>.
 /// </summary>
 public sealed class NetpbmDecoder(IImageDecoder? fallback = null) : IImageDecoder
 {
+    public ImageLimits Limits => fallback?.Limits ?? ImageLimits.Default;
+
     /// <summary>True when the bytes start with a binary PGM or PPM magic number.</summary>
     public static bool IsNetpbm(ReadOnlySpan<byte> bytes) => bytes.Length >= 2 && bytes[0] == 'P' && bytes[1] is (byte)'5' or (byte)'6';
 
@@ -29,6 +31,7 @@ public sealed class NetpbmDecoder(IImageDecoder? fallback = null) : IImageDecode
         var maxval = ReadHeaderNumber(bytes, ref pos, sourceName, "maxval");
         if (width < 1 || height < 1 || maxval is < 1 or > 65535)
             throw new InvalidDataException($"{sourceName}: invalid header (width {width}, height {height}, maxval {maxval})");
+        if ((long)width * height > Limits.MaxPixels) throw Limits.TooManyPixels(sourceName, stored == 1 ? "PGM" : "PPM", width, height);
         if (pos >= bytes.Length || !IsWhitespace(bytes[pos]))
             throw new InvalidDataException($"{sourceName}: expected one whitespace byte after maxval");
         pos++; // exactly one whitespace byte separates the header from the raster
@@ -45,6 +48,7 @@ public sealed class NetpbmDecoder(IImageDecoder? fallback = null) : IImageDecode
             var v = sampleBytes == 1 ? raster[k] : (raster[2 * k] << 8) | raster[2 * k + 1];
             pixels[k] = maxval == 255 ? (byte)v : (byte)((v * 255 + maxval / 2) / maxval);
         }
+        (pixels, width, height) = PixelHalving.Halve(pixels, width, height, stored, Limits.Halvings(width, height));
         var target = channels == 0 ? stored : channels;
         var converted = PixelChannels.Convert(pixels, stored, target);
         return torch.tensor(converted, [height, width, target], ScalarType.Byte);

@@ -24,10 +24,7 @@ namespace Peft.Data;
 public sealed class SkiaImageDecoder : IImageDecoder
 {
     /// <summary>64 megapixels (2^26): an 8192×8192 image, far above any benchmark's, far below what exhausts memory.</summary>
-    public const long DefaultMaxPixels = 64L << 20;
-
-    // Pixels are decoded as RGBA into one .NET array, which holds at most Array.MaxLength bytes.
-    private static readonly long LargestMaxPixels = Array.MaxLength / 4;
+    public const long DefaultMaxPixels = ImageLimits.DefaultMaxPixels;
 
     private static readonly byte[] PngMagic = [0x89, (byte)'P', (byte)'N', (byte)'G', (byte)'\r', (byte)'\n', 0x1A, (byte)'\n'];
 
@@ -37,14 +34,15 @@ public sealed class SkiaImageDecoder : IImageDecoder
     public static IImageDecoder AllFormats { get; } = new NetpbmDecoder(Instance);
 
     /// <param name="maxPixels">Largest width × height accepted, 1 to 2^29 (minus a little).</param>
-    public SkiaImageDecoder(long maxPixels = DefaultMaxPixels)
+    public SkiaImageDecoder(long maxPixels = DefaultMaxPixels) : this(new ImageLimits(MaxPixels: maxPixels))
     {
-        if (maxPixels < 1 || maxPixels > LargestMaxPixels)
-            throw new ArgumentOutOfRangeException(nameof(maxPixels), maxPixels, $"expected 1 to {LargestMaxPixels} pixels");
-        MaxPixels = maxPixels;
     }
 
-    public long MaxPixels { get; }
+    public SkiaImageDecoder(ImageLimits limits) => Limits = limits;
+
+    public ImageLimits Limits { get; }
+
+    public long MaxPixels => Limits.MaxPixels;
 
     /// <summary>
     /// The size, the channels <c>channels = 0</c> decodes to, and the format, from the header alone (no pixel limit
@@ -63,25 +61,37 @@ public sealed class SkiaImageDecoder : IImageDecoder
             throw new ArgumentOutOfRangeException(nameof(channels), channels, "expected 0 (as stored), 1 or 3");
         using var codec = Open(bytes, sourceName);
         var (width, height) = CheckedSize(codec, sourceName);
-        if ((long)width * height > MaxPixels)
-            throw new InvalidDataException($"{sourceName}: {Name(codec.EncodedFormat)} of {width}x{height} pixels exceeds the limit of "
-                                           + $"{MaxPixels} pixels; it was not decoded");
+        if ((long)width * height > MaxPixels) throw Limits.TooManyPixels(sourceName, Name(codec.EncodedFormat), width, height);
+
+        // A large image is shrunk on its way in (ImageLimits.MinSide): libjpeg scales by 1/2, 1/4 or 1/8 inside its DCT, so
+        // such a JPEG is never held at full resolution; other formats decode whole and are halved before any tensor is made.
+        var halvings = Limits.Halvings(width, height);
+        var (decodeWidth, decodeHeight) = (width, height);
+        var scaled = 0;
+        if (codec.EncodedFormat == SKEncodedImageFormat.Jpeg)
+            for (var k = Math.Min(halvings, 3); k > 0 && scaled == 0; k--)
+            {
+                var size = codec.GetScaledDimensions(1f / (1 << k));
+                if (size.Width >= width >> k && size.Height >= height >> k && size.Width < width)
+                    ((decodeWidth, decodeHeight), scaled) = ((size.Width, size.Height), k);
+            }
 
         // Gray sources decode to Gray8 directly; everything else (gray+alpha included) to unpremultiplied RGBA, whose
         // luma is exact for gray pixels (the weights sum to 2^16).
         var from = codec.Info.ColorType == SKColorType.Gray8 ? 1 : 4;
-        var info = new SKImageInfo(width, height, from == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888,
+        var info = new SKImageInfo(decodeWidth, decodeHeight, from == 1 ? SKColorType.Gray8 : SKColorType.Rgba8888,
             from == 1 ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
-        var pixels = new byte[(long)width * height * from];
+        var pixels = new byte[(long)decodeWidth * decodeHeight * from];
         var result = codec.GetPixels(info, pixels);
         // IncompleteInput still fills the missing rows (with zeros): a truncated file is an error, never a partial image.
         if (result != SKCodecResult.Success)
             throw new InvalidDataException($"{sourceName}: invalid {Name(codec.EncodedFormat)}: {Describe(result)}");
+        (pixels, decodeWidth, decodeHeight) = PixelHalving.Halve(pixels, decodeWidth, decodeHeight, from, halvings - scaled);
 
         var target = channels == 0 ? StoredChannels(codec, bytes) : channels;
         var converted = PixelChannels.Convert(pixels, from, target);
         // Native storage rather than torch.tensor(byte[]), which would pin a managed copy for the tensor's lifetime.
-        var image = torch.empty([height, width, target], ScalarType.Byte);
+        var image = torch.empty([decodeHeight, decodeWidth, target], ScalarType.Byte);
         converted.CopyTo(image.bytes);
         return image;
     }

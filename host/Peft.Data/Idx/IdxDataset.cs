@@ -27,10 +27,12 @@ public sealed class IdxDataset : IImageDataset
     /// Reads an images file (magic 0x00000803) and a labels file (0x00000801), plain or gzip'd.
     /// Without <paramref name="classNames"/> the classes are named "0".."max label".
     /// </summary>
-    public static IdxDataset Load(string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null, string? name = null)
+    /// <param name="maxBytes">Largest array read from either file (IdxArray.Read).</param>
+    public static IdxDataset Load(string imagesPath, string labelsPath, IReadOnlyList<string>? classNames = null, string? name = null,
+        long maxBytes = IdxArray.DefaultMaxBytes)
     {
-        var images = IdxArray.Read(imagesPath, 3);
-        var labels = IdxArray.Read(labelsPath, 1);
+        var images = IdxArray.Read(imagesPath, 3, maxBytes);
+        var labels = IdxArray.Read(labelsPath, 1, maxBytes);
         if (images.Dims[0] != labels.Dims[0])
             throw new DatasetFormatException(labelsPath, $"{labels.Dims[0]} labels for {images.Dims[0]} images in {imagesPath}");
         var maxLabel = labels.Data.Length == 0 ? -1 : labels.Data.Max();
@@ -68,16 +70,16 @@ public static class FashionMnist
         ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
 
     /// <summary>The 60,000 training images (28×28 gray).</summary>
-    public static IdxDataset Train(string directory = DefaultDirectory) => Load(train: true, directory);
+    public static IdxDataset Train(string directory = DefaultDirectory, long maxBytes = IdxArray.DefaultMaxBytes) => Load(train: true, directory, maxBytes);
 
     /// <summary>The 10,000 test images (28×28 gray).</summary>
-    public static IdxDataset Test(string directory = DefaultDirectory) => Load(train: false, directory);
+    public static IdxDataset Test(string directory = DefaultDirectory, long maxBytes = IdxArray.DefaultMaxBytes) => Load(train: false, directory, maxBytes);
 
-    private static IdxDataset Load(bool train, string directory)
+    private static IdxDataset Load(bool train, string directory, long maxBytes)
     {
         var prefix = train ? "train" : "t10k";
         return IdxDataset.Load(FindFile(directory, $"{prefix}-images-idx3-ubyte"), FindFile(directory, $"{prefix}-labels-idx1-ubyte"),
-            ClassNames, $"fashion-mnist/{(train ? "train" : "test")}");
+            ClassNames, $"fashion-mnist/{(train ? "train" : "test")}", maxBytes);
     }
 
     // Accept the gzip'd files (as Debian ships them) or decompressed copies.

@@ -79,7 +79,7 @@ public readonly record struct DataLoaderStats(TimeSpan WaitTime, int Batches, lo
 public sealed class DataLoader
 {
     private readonly TransformPipeline _transform;
-    private readonly ConcurrentDictionary<string, byte> _skippedSources = new();
+    private readonly ConcurrentDictionary<string, string> _skippedSources = new();
     private long _waitTicks, _samples;
     private int _batches, _skipped;
 
@@ -113,6 +113,9 @@ public sealed class DataLoader
 
     /// <summary>The distinct sources of the skipped samples.</summary>
     public IReadOnlyCollection<string> SkippedSources => _skippedSources.Keys.Order(StringComparer.Ordinal).ToArray();
+
+    /// <summary>The first skipped source (in name order) and why it was skipped, or null when none was.</summary>
+    public string? SkipExample => _skippedSources.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value).FirstOrDefault();
 
     /// <summary>
     /// The batches of <paramref name="epoch"/>, in order. Dispose each batch. Stopping early (break, exception,
@@ -258,7 +261,7 @@ public sealed class DataLoader
         catch (BadImageException e) when (Options.SkipBadImages)
         {
             Interlocked.Increment(ref _skipped);
-            _skippedSources.TryAdd(e.SourceName, 0);
+            _skippedSources.TryAdd(e.SourceName, e.Message);
             return null;
         }
         catch (Exception e) when (e is not BadImageException)

@@ -26,10 +26,17 @@ public static class Npy
     ];
 
     /// <summary>Reads one array from the stream (which is left just after its data).</summary>
-    /// <exception cref="InvalidDataException">The stream does not hold a supported .npy array.</exception>
-    public static Tensor Read(Stream stream)
+    /// <param name="maxBytes">
+    /// The most bytes the array may hold (what its container says it holds, or a memory limit): an array whose header
+    /// declares more is refused before anything is allocated.
+    /// </param>
+    /// <exception cref="InvalidDataException">The stream does not hold a supported .npy array, or one within <paramref name="maxBytes"/>.</exception>
+    public static Tensor Read(Stream stream, long maxBytes = long.MaxValue)
     {
         var (dtype, bigEndian, fortranOrder, shape) = ReadHeader(stream);
+        if (TensorBytes.ByteLength(dtype, shape) is { } declared && declared > maxBytes)
+            throw new InvalidDataException($"npy array {dtype.Name()} [{string.Join(", ", shape)}] declares {declared} bytes, more than the " +
+                                           $"{maxBytes} it may hold; nothing was allocated");
         // Column-major data is the row-major layout of the transposed array.
         var stored = fortranOrder ? shape.Reverse().ToArray() : shape;
         // Bools are read as bytes and converted, so that any nonzero byte is true (as in NumPy).
@@ -67,7 +74,7 @@ public static class Npy
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         try
         {
-            return Read(stream);
+            return Read(stream, stream.Length);
         }
         catch (InvalidDataException e)
         {

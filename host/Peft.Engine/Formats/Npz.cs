@@ -8,13 +8,14 @@ namespace Peft.Engine.Formats;
 /// <summary>NumPy's <c>.npz</c>: a zip (stored or deflated) of <c>.npy</c> arrays, as np.savez and np.savez_compressed write.</summary>
 public static partial class Npz
 {
-    /// <exception cref="InvalidDataException">The file is not a zip archive.</exception>
-    public static NpzArchive Open(string path) => new(path);
+    /// <param name="maxBytes">Largest total of the arrays' sizes that the archive's directory declares (<see cref="TensorFiles.DefaultMaxBytes"/>).</param>
+    /// <exception cref="InvalidDataException">The file is not a zip archive, or declares more than <paramref name="maxBytes"/>.</exception>
+    public static NpzArchive Open(string path, long maxBytes = TensorFiles.DefaultMaxBytes) => new(path, maxBytes);
 
     /// <summary>Reads every array of a file.</summary>
-    public static Dictionary<string, Tensor> LoadAll(string path)
+    public static Dictionary<string, Tensor> LoadAll(string path, long maxBytes = TensorFiles.DefaultMaxBytes)
     {
-        using var archive = Open(path);
+        using var archive = Open(path, maxBytes);
         return archive.LoadAll();
     }
 }
@@ -29,7 +30,7 @@ public sealed class NpzArchive : IDisposable
     private readonly ZipArchive _zip;
     private readonly Dictionary<string, ZipArchiveEntry> _entries = new(StringComparer.Ordinal);
 
-    internal NpzArchive(string path)
+    internal NpzArchive(string path, long maxBytes)
     {
         _path = path;
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
@@ -45,6 +46,12 @@ public sealed class NpzArchive : IDisposable
         foreach (var entry in _zip.Entries.Where(e => e.FullName.EndsWith(".npy", StringComparison.Ordinal)))
             _entries.TryAdd(entry.FullName[..^4], entry);
         Names = [.. _entries.Keys];
+        var declared = _entries.Values.Sum(e => e.Length);
+        if (declared > maxBytes)
+        {
+            _zip.Dispose();
+            throw new InvalidDataException($"{path}: its arrays declare {declared} bytes, above the limit of {maxBytes} bytes; nothing was read");
+        }
     }
 
     /// <summary>The array names, in archive order.</summary>
@@ -60,7 +67,8 @@ public sealed class NpzArchive : IDisposable
         try
         {
             using var stream = entry.Open();
-            return Npy.Read(stream);
+            // The member's uncompressed size bounds its array: a header declaring more is refused before allocating.
+            return Npy.Read(stream, entry.Length);
         }
         catch (InvalidDataException e)
         {

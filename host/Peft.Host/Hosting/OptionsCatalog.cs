@@ -43,17 +43,37 @@ public sealed class OptionsCatalog
         Sections = [.. HostOptions, .. extraSections];
     }
 
-    /// <summary>Binds and validates the host's records and, when one is named, the method's; returns every issue.</summary>
-    public IReadOnlyList<ConfigIssue> Validate(IConfiguration configuration, bool includeMethod)
+    /// <summary>
+    /// Sections that no options record binds, with the keys the verbs read from them: Serilog's own (checked by
+    /// <see cref="LoggingIssues"/>), the JSON schema reference, and the verbs' small settings.
+    /// </summary>
+    private static readonly IReadOnlyDictionary<string, string[]> LooseSections = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
+    {
+        ["$schema"] = [], ["Serilog"] = [], ["Method"] = ["Name", "Options"], ["Eval"] = ["Adapter"], ["Methods"] = ["Describe"],
+        ["Runs"] = ["Dir"], ["Schema"] = ["Output"], ["Plugins"] = ["Folders"], ["Bench"] = ["Output"],
+    };
+
+    /// <summary>
+    /// Binds and validates the host's records and, when one is named, the method's; returns every issue, including
+    /// sections no verb reads (a misspelt Trainr:Epochs would otherwise be ignored) and rules across sections.
+    /// </summary>
+    /// <param name="plugins">The catalog the methods come from: a requested method that plugins claim but that cannot be used (two
+    /// claim its name) is named with the reason, and an unknown one with the plugins that could not be loaded.</param>
+    public IReadOnlyList<ConfigIssue> Validate(IConfiguration configuration, bool includeMethod, Plugins.MethodCatalog? plugins = null)
     {
         var issues = new List<ConfigIssue>();
+        issues.AddRange(SectionIssues(configuration));
         foreach (var info in Sections)
             issues.AddRange(info.Load(configuration).Issues);
+        issues.AddRange(CrossSectionIssues(configuration));
+        issues.AddRange(LoggingIssues(configuration));
         if (includeMethod)
         {
             var name = configuration["Method:Name"];
             if (string.IsNullOrWhiteSpace(name))
                 issues.Add(ConfigIssue.Missing("Method:Name"));
+            else if (plugins?.Unavailable.GetValueOrDefault(name) is { } why)
+                issues.Add(ConfigIssue.Custom("Method:Name", $"Method:Name '{name}' cannot be used: {why}", name));
             else if (!MethodOptions.TryGetValue(name, out var info))
             {
                 var suggestion = DidYouMean.Suggest(name, MethodOptions.Keys);
@@ -76,6 +96,52 @@ public sealed class OptionsCatalog
         var problems = _methods.Problems.Count == 0 ? "" :
             $"; {_methods.Problems.Count} plugin{(_methods.Problems.Count == 1 ? "" : "s")} could not be used ({string.Join("; ", _methods.Problems.Select(p => p.Message))})";
         return searched + problems + "; name other folders in Plugins:Folders";
+    }
+
+    /// <summary>Top-level sections that nothing reads, and keys of the loose sections that their verb does not read.</summary>
+    private IEnumerable<ConfigIssue> SectionIssues(IConfiguration configuration)
+    {
+        var known = Sections.Select(s => s.SectionName!).Concat(LooseSections.Keys).ToList();
+        foreach (var section in configuration.GetChildren())
+        {
+            if (!known.Contains(section.Key, StringComparer.OrdinalIgnoreCase))
+            {
+                var suggestion = DidYouMean.Suggest(section.Key, known.Where(k => k != "$schema"));
+                yield return ConfigIssue.Custom(section.Key, $"{section.Key} is not a known section" +
+                    (suggestion is null ? "" : $"; did you mean {suggestion}?") + $" (known: {string.Join(", ", known.Where(k => k != "$schema"))})");
+            }
+            else if (LooseSections.TryGetValue(section.Key, out var keys) && keys.Length > 0)
+                foreach (var key in section.GetChildren().Where(k => !keys.Contains(k.Key, StringComparer.OrdinalIgnoreCase)))
+                    yield return ConfigIssue.UnknownKey(ConfigPath.Combine(section.Key, key.Key), DidYouMean.Suggest(key.Key, keys));
+        }
+    }
+
+    /// <summary>Data's per-channel statistics are one value per channel of the backbone's input (images are brought to its channels).</summary>
+    private static IEnumerable<ConfigIssue> CrossSectionIssues(IConfiguration configuration)
+    {
+        var backbone = HyperParameters.Load<BackboneOptions>(configuration);
+        var data = HyperParameters.Load<DataOptions>(configuration);
+        if (backbone.Issues.Count > 0 || data.Issues.Count > 0) yield break; // reported with their own paths
+        var channels = backbone.Value.Channels;
+        foreach (var (name, values) in new[] { ("Mean", data.Value.Mean), ("Std", data.Value.Std) })
+            if (values.Count != channels)
+                yield return ConfigIssue.Custom($"Data:{name}",
+                    $"Data:{name} has {values.Count} value{(values.Count == 1 ? "" : "s")} but Backbone:Channels is {channels}: give one per channel");
+    }
+
+    /// <summary>Serilog's levels (its own reader throws on a bad one, with no key named).</summary>
+    private static IEnumerable<ConfigIssue> LoggingIssues(IConfiguration configuration)
+    {
+        var levels = Enum.GetNames<Serilog.Events.LogEventLevel>();
+        var minimum = configuration.GetSection("Serilog:MinimumLevel");
+        var settings = new List<IConfigurationSection>();
+        if (minimum.Value is not null) settings.Add(minimum);
+        settings.AddRange(minimum.GetChildren().Where(c => c.Key.Equals("Default", StringComparison.OrdinalIgnoreCase)));
+        settings.AddRange(minimum.GetSection("Override").GetChildren());
+        foreach (var setting in settings)
+            if (!Enum.TryParse<Serilog.Events.LogEventLevel>(setting.Value, ignoreCase: true, out _) || int.TryParse(setting.Value, out _))
+                yield return ConfigIssue.InvalidType(setting.Path, "one of " + string.Join(", ", levels), ConfigFormat.Quote(setting.Value ?? ""),
+                    DidYouMean.Suggest(setting.Value ?? "", levels));
     }
 
     /// <summary>The JSON schema of the whole configuration file.</summary>

@@ -15,21 +15,39 @@ namespace Peft.Host.Hosting;
 /// <summary>Builds the generic host for one verb, runs it, and maps its outcome to an exit code.</summary>
 public static class PeftHost
 {
-    /// <summary>Layers appsettings.json, the optional config file, PEFT_ environment variables and Key=Value overrides.</summary>
+    /// <summary>
+    /// Layers appsettings.json, the optional config file, PEFT_Section__Key environment variables and Key=Value overrides;
+    /// a later layer replaces what it names (<see cref="LayeredConfiguration"/>).
+    /// </summary>
     public static IConfigurationRoot BuildConfiguration(FileInfo? configFile, IReadOnlyList<string> overrides)
     {
-        var builder = new ConfigurationBuilder()
-            .SetBasePath(AppContext.BaseDirectory)
-            .AddJsonFile("appsettings.json", optional: true);
+        var builder = new ConfigurationBuilder().SetBasePath(AppContext.BaseDirectory);
+        var appsettings = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        if (File.Exists(appsettings))
+        {
+            JsonConfigurationFile.Check(appsettings);
+            builder.AddJsonFile(appsettings, optional: false);
+        }
         if (configFile is not null)
         {
             if (!configFile.Exists) throw new ConfigurationFileException($"configuration file not found: {configFile.FullName}");
+            JsonConfigurationFile.Check(configFile.FullName);
             builder.AddJsonFile(configFile.FullName, optional: false);
         }
-        builder.AddEnvironmentVariables("PEFT_");
+        builder.AddInMemoryCollection(EnvironmentOverrides());
         builder.AddInMemoryCollection(ParseOverrides(overrides));
-        return builder.Build();
+        return LayeredConfiguration.Merge(builder.Build());
     }
+
+    /// <summary>
+    /// PEFT_Section__Key variables as Section:Key. Variables without a section (PEFT_HOST_ALLOCATOR, read by the engine) are
+    /// not configuration.
+    /// </summary>
+    private static IEnumerable<KeyValuePair<string, string?>> EnvironmentOverrides() =>
+        Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Select(e => (Name: (string)e.Key, Value: (string?)e.Value))
+            .Where(e => e.Name.StartsWith("PEFT_", StringComparison.OrdinalIgnoreCase) && e.Name.Contains("__", StringComparison.Ordinal))
+            .Select(e => new KeyValuePair<string, string?>(e.Name["PEFT_".Length..].Replace("__", ":", StringComparison.Ordinal), e.Value));
 
     /// <summary>Key=Value pairs; a key given twice takes its last value, as later layers win.</summary>
     public static IEnumerable<KeyValuePair<string, string?>> ParseOverrides(IReadOnlyList<string> overrides)
@@ -106,7 +124,7 @@ public static class PeftHost
         IReadOnlyList<ConfigIssue> issues;
         try
         {
-            issues = catalog.Validate(configuration, needsMethod);
+            issues = catalog.Validate(configuration, needsMethod, methods);
             if (issues.Count == 0) issues = DeviceIssues(configuration);
         }
         catch (TorchLoadException e)
@@ -114,19 +132,23 @@ public static class PeftHost
             Console.Error.WriteLine($"peft {verbName}: {e.Message}");
             return ExitCodes.Failure;
         }
-        if (issues.Count > 0)
-        {
-            Console.Error.WriteLine($"peft {verbName}: invalid configuration ({issues.Count} problem{(issues.Count == 1 ? "" : "s")}):");
-            foreach (var issue in issues) Console.Error.WriteLine($"  - {issue.Message}");
-            return ExitCodes.InvalidConfiguration;
-        }
+        if (issues.Count > 0) return ReportInvalid(verbName, issues);
 
         // Tables are read in logs and pipes too: do not wrap them at the 80 columns a redirected console defaults to.
         if (Console.IsOutputRedirected) Spectre.Console.AnsiConsole.Profile.Width = Math.Max(Spectre.Console.AnsiConsole.Profile.Width, 200);
-        Log.Logger = new LoggerConfiguration()
-            .ReadFrom.Configuration(configuration)
-            .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}{Exception}", standardErrorFromLevel: Serilog.Events.LogEventLevel.Warning)
-            .CreateLogger();
+        try
+        {
+            // The console shows messages; a failure's stack trace goes to the run's peft.log, not to the user's terminal.
+            Log.Logger = new LoggerConfiguration()
+                .ReadFrom.Configuration(configuration)
+                .WriteTo.Console(outputTemplate: "[{Timestamp:HH:mm:ss} {Level:u3}] {Message:lj}{NewLine}", standardErrorFromLevel: Serilog.Events.LogEventLevel.Warning)
+                .CreateLogger();
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException or InvalidCastException
+                                      or System.Reflection.TargetInvocationException)
+        {
+            return ReportInvalid(verbName, [ConfigIssue.Custom("Serilog", $"the Serilog section cannot be applied: {e.Message}")]);
+        }
         try
         {
             var outcome = new VerbOutcome(verbName);
@@ -158,6 +180,14 @@ public static class PeftHost
         {
             Log.CloseAndFlush();
         }
+    }
+
+    /// <summary>Exit 2 listing every problem with its configuration path, without a stack trace.</summary>
+    public static int ReportInvalid(string verbName, IReadOnlyList<ConfigIssue> issues)
+    {
+        Console.Error.WriteLine($"peft {verbName}: invalid configuration ({issues.Count} problem{(issues.Count == 1 ? "" : "s")}):");
+        foreach (var issue in issues) Console.Error.WriteLine($"  - {issue.Message}");
+        return ExitCodes.InvalidConfiguration;
     }
 
     /// <summary>A CUDA Run:Device that this build or machine cannot give is a configuration error, never a silent CPU run.</summary>

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
+using Peft.Configuration;
 using Peft.Host.Verbs;
 using Serilog;
 
@@ -32,6 +33,12 @@ public sealed class VerbService<TVerb>(TVerb verb, IConfiguration configuration,
         {
             Log.Warning("peft {Verb}: interrupted", outcome.VerbName);
             outcome.ExitCode = ExitCodes.Interrupted;
+        }
+        catch (ConfigurationException e)
+        {
+            // Settings that only the data, the files or the run directory show to be wrong (Data:Classes beyond the
+            // dataset's classes, a Data:Root that does not exist, a run directory holding another configuration's run).
+            outcome.ExitCode = PeftHost.ReportInvalid(outcome.VerbName, e.Issues);
         }
         catch (Exception e)
         {

@@ -47,6 +47,9 @@ public sealed class MethodCatalog
     /// <summary>The plugin folders that were searched, in order (full paths).</summary>
     public IReadOnlyList<string> SearchedFolders { get; private set; } = [];
 
+    /// <summary>Method names that plugins claim but that cannot be used (two claim one name), with the reason.</summary>
+    public IReadOnlyDictionary<string, string> Unavailable => _ambiguous;
+
     /// <summary>
     /// The contracts version of this host (Peft.Abstractions and Peft.Configuration, versioned together). A plugin
     /// loads when it was built against the same major version and a minor version no newer than this.
@@ -71,8 +74,14 @@ public sealed class MethodCatalog
             catalog.AddFactories(assembly, "built-in", AssemblyBuild.Of(assembly, assembly.Location));
         catalog.SearchedFolders = pluginFolders.Select(Path.GetFullPath).Distinct(StringComparer.Ordinal).ToList();
         foreach (var folder in catalog.SearchedFolders.Where(Directory.Exists))
+        {
             foreach (var pluginDir in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
                 catalog.LoadPlugin(pluginDir);
+            // An assembly dropped beside the plugin folders is never loaded: say so rather than ignore it.
+            foreach (var stray in Directory.EnumerateFiles(folder, "*.dll").Order(StringComparer.Ordinal))
+                catalog._problems.Add(new(Path.GetFileNameWithoutExtension(stray),
+                    $"{stray} is not loaded: a plugin is a folder of its own, {Path.Combine(folder, Path.GetFileNameWithoutExtension(stray), Path.GetFileName(stray))}"));
+        }
         return catalog;
     }
 
@@ -99,7 +108,8 @@ public sealed class MethodCatalog
             var loader = PluginLoader.CreateFromAssemblyFile(main, SharedTypes, config => config.PreferSharedTypes = true);
             var assembly = loader.LoadDefaultAssembly();
             CheckContracts(assembly, name);
-            AddFactories(assembly, $"plugin {name}", AssemblyBuild.Of(assembly, main));
+            if (AddFactories(assembly, $"plugin {name} ({pluginDir})", AssemblyBuild.Of(assembly, main)) == 0)
+                _problems.Add(new(name, $"plugin {name}: {main} holds no [PeftMethod] factory, so it adds no method"));
         }
         catch (PluginException e)
         {
@@ -133,7 +143,8 @@ public sealed class MethodCatalog
                 ? $"a newer minor version than this host's; update the host, or rebuild the plugin against {host.Major}.{host.Minor}"
                 : null;
 
-    private void AddFactories(Assembly assembly, string source, AssemblyBuild build)
+    /// <summary>Adds the assembly's [PeftMethod] factories; returns how many it declares (usable or not).</summary>
+    private int AddFactories(Assembly assembly, string source, AssemblyBuild build)
     {
         Type[] types;
         try
@@ -145,9 +156,11 @@ public sealed class MethodCatalog
             var first = e.LoaderExceptions.FirstOrDefault(x => x is not null)?.Message ?? e.Message;
             throw new PluginException($"{source}: its types could not be loaded (missing or incompatible dependency?): {first}");
         }
+        var declared = 0;
         foreach (var type in types)
         {
             if (type.GetCustomAttribute<PeftMethodAttribute>() is not { } attribute) continue;
+            declared++;
             IMethodFactory factory;
             try
             {
@@ -168,17 +181,23 @@ public sealed class MethodCatalog
             if (_methods.TryGetValue(attribute.Name, out var existing))
             {
                 // Neither claimant wins silently: the name is ambiguous, so both are set aside.
-                _problems.Add(new(source, $"method '{attribute.Name}' is claimed by both {existing.Source} and {source}; neither is used"));
+                var message = $"method '{attribute.Name}' is claimed by both {existing.Source} and {source}; neither is used";
+                _problems.Add(new(source, message));
                 _methods.Remove(attribute.Name);
-                _ambiguous.Add(attribute.Name);
+                _ambiguous[attribute.Name] = message;
                 continue;
             }
-            if (_ambiguous.Contains(attribute.Name)) continue;
+            if (_ambiguous.TryGetValue(attribute.Name, out var earlier))
+            {
+                _ambiguous[attribute.Name] = $"{earlier}, nor {source}'s";
+                continue;
+            }
             _methods[attribute.Name] = new MethodEntry(attribute.Name, factory, source, build);
         }
+        return declared;
     }
 
-    private readonly HashSet<string> _ambiguous = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _ambiguous = new(StringComparer.Ordinal);
 }
 
 /// <summary>A plugin that cannot be used, with the reason.</summary>

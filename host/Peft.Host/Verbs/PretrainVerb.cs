@@ -42,7 +42,7 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
 
         torch.manual_seed((long)job.Run.Seed);
         using var vit = new VisionTransformer(VitSpec.From(shape), BackboneKind.Supervised, options.DropRate);
-        var task = JobFactory.LoadTask(data, job.Run.Seed);
+        var task = JobFactory.LoadTask(data, job.Run.Seed, shape.ImageSize);
         Log.Information("Pre-training {Spec} on {Count} images of {Classes} classes for {Epochs} epochs", vit.Spec, task.Train.Count,
             task.NumClasses, options.Epochs);
         var baseline = new BaselineOptions();
@@ -60,6 +60,7 @@ public sealed class PretrainVerb(IConfiguration configuration, MethodCatalog met
             Train = job.Loader(task.Train, vit.Spec, options.BatchSize, training: true, data: data),
             Test = job.Loader(task.Test, vit.Spec, 256, training: false, data: data),
             RunDirectory = output + ".run", ConfigJson = JobFactory.ResolvedJson(configuration),
+            Identity = new RunIdentity().With("Pretrain:Settings", key).With("Data:Identity", task.Identity()), DiscardOtherRuns = true,
         });
         using var display = new ProgressDisplay(Log.Logger, "pretrain");
         var result = trainer.Run(display, cancellationToken);

@@ -17,10 +17,11 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
         var job = new JobFactory(configuration, methods);
         var (entry, options, recipe) = job.ResolveMethod();
         var runDir = job.RunDirectory(entry, options, recipe);
-        Directory.CreateDirectory(runDir);
+        // Before anything is written there, peft.log included: a second process on the directory stops here, naming the first.
+        using var hold = RunLock.Acquire(runDir);
         var console = Log.Logger;
-        using var log = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(console)
-            .WriteTo.File(Path.Combine(runDir, "peft.log")).CreateLogger();
+        using var file = new LoggerConfiguration().MinimumLevel.Information().WriteTo.File(Path.Combine(runDir, "peft.log")).CreateLogger();
+        using var log = new LoggerConfiguration().MinimumLevel.Information().WriteTo.Logger(console).WriteTo.Logger(file).CreateLogger();
         Log.Logger = log;
         try
         {
@@ -38,6 +39,7 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
                 Val = task.Val is null ? null : job.Loader(task.Val, vit.Spec, 256, training: false),
                 Test = job.Loader(task.Test, vit.Spec, 256, training: false),
                 RunDirectory = runDir, ConfigJson = JobFactory.ResolvedJson(configuration), Resume = job.Run.Resume, Precision = job.Run.Precision,
+                Identity = job.Identity(entry, task),
             });
             log.Information("Training {Method} ({Trainable:N0} trainable parameters) on {Train} images, {Classes} classes; run directory {Run}",
                 entry.Name, trainer.TrainableParameters.Sum(p => p.Parameter.numel()), task.Train.Count, task.NumClasses, runDir);
@@ -49,6 +51,12 @@ public sealed class TrainVerb(IConfiguration configuration, MethodCatalog method
                 WriteResults(result);
             }
             return Task.FromResult(ExitCodes.Success);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // The console shows the message (VerbService); the run's log keeps the stack trace.
+            file.Error(e, "peft train failed: {Message}", e.Message);
+            throw;
         }
         finally
         {

@@ -39,6 +39,9 @@ public interface IBatchSource
     /// <summary>Missing or corrupt images skipped so far (Data:SkipBadImages); 0 when bad images are errors.</summary>
     int SkippedImages => 0;
 
+    /// <summary>One skipped image and why (its file and the reason), or null when none was skipped.</summary>
+    string? SkipExample => null;
+
     /// <summary>
     /// The same batches in the same order with each input replaced by <paramref name="featurize"/>(input), computed once
     /// per sample; null when an input can differ between epochs (random augmentation, skipped images). The caller owns
@@ -54,6 +57,7 @@ public sealed class LoaderBatchSource(DataLoader loader) : IBatchSource
     public int BatchCount { get; } = loader.Sampler.Batches(0).Count;
     public TimeSpan WaitTime => loader.Stats.WaitTime;
     public int SkippedImages => loader.SkippedSources.Count; // distinct files: each epoch meets the same ones again
+    public string? SkipExample => loader.SkipExample;
 
     public InMemoryBatchSource? CacheFeatures(Func<Tensor, Tensor> featurize, CancellationToken cancellationToken = default)
     {

@@ -39,9 +39,9 @@ internal static class GoogleNpz
     /// Reads the file and returns the backbone's tensors under timm's keys, after checking every Google array
     /// strictly; the names of the arrays left out are added to <paramref name="ignored"/>.
     /// </summary>
-    public static Dictionary<string, Tensor> Read(string path, VitSpec spec, string model, List<string> ignored)
+    public static Dictionary<string, Tensor> Read(string path, VitSpec spec, string model, List<string> ignored, long maxBytes)
     {
-        using var npz = Npz.Open(path);
+        using var npz = Npz.Open(path, maxBytes);
         if (npz.Names.Count == 0)
             throw new InvalidDataException($"{path}: a zip without .npy arrays, not a NumPy .npz (nor a torch.save file, which holds a data.pkl)");
         var layout = Layout.Detect(npz);

@@ -37,7 +37,8 @@ public static class PyTorchCheckpoint
     /// </summary>
     /// <exception cref="UnsafeCheckpointException">The pickle names a global that is not tensor rebuilding (an IOException).</exception>
     /// <exception cref="InvalidDataException">Not a zip torch.save file (a legacy one says how to re-save it), or corrupt.</exception>
-    public static Dictionary<string, Tensor> Read(string path)
+    /// <param name="maxBytes">Largest total of the zip's members (uncompressed, as its directory declares them), checked before unpickling.</param>
+    public static Dictionary<string, Tensor> Read(string path, long maxBytes = Peft.Engine.Formats.TensorFiles.DefaultMaxBytes)
     {
         using var stream = File.OpenRead(path);
         Span<byte> magic = stackalloc byte[4];
@@ -53,6 +54,9 @@ public static class PyTorchCheckpoint
         {
             var pickle = zip.Entries.FirstOrDefault(e => e.FullName.EndsWith("data.pkl", StringComparison.Ordinal))
                 ?? throw new InvalidDataException($"{path}: a zip without data.pkl, not a torch.save file");
+            var declared = zip.Entries.Sum(e => e.Length);
+            if (declared > maxBytes)
+                throw new InvalidDataException($"{path}: its members declare {declared} bytes, above the limit of {maxBytes} bytes; nothing was read");
             using var pkl = pickle.Open();
             List<string> globals;
             try

@@ -43,30 +43,28 @@ public static class VitCheckpoints
     /// position embedding is resampled when its grid differs (or built for MoCo v3 when absent), then every
     /// key and shape is checked strictly before anything is copied.
     /// </summary>
+    /// <param name="maxBytes">Largest total of tensors the file may declare (Backbone:MaxCheckpointBytes), checked before any is read.</param>
     /// <exception cref="CheckpointMismatchException">Missing, unexpected or misshapen keys, all listed at once.</exception>
-    /// <exception cref="InvalidDataException">The file is not a checkpoint format read here, or is corrupt, or its pickle is unsafe.</exception>
-    public static CheckpointLoad Load(VisionTransformer vit, string path, BackboneKind kind)
+    /// <exception cref="InvalidDataException">The file is not a checkpoint format read here, or is corrupt, or its pickle is unsafe, or too large.</exception>
+    public static CheckpointLoad Load(VisionTransformer vit, string path, BackboneKind kind, long maxBytes = TensorFiles.DefaultMaxBytes)
     {
         using var scope = NewDisposeScope();
         var spec = vit.Spec;
         var model = $"{nameof(VisionTransformer)} ({spec}) as a {Name(kind)} backbone";
         var format = DetectFormat(path);
         List<string> ignored = [];
+        var target = vit.state_dict(); // the module's own tensors: not disposed here
+        var expected = target.ToDictionary(t => t.Key, t => t.Value.shape);
         var state = format switch
         {
-            CheckpointFormat.GoogleNpz => GoogleNpz.Read(path, spec, model, ignored),
-            CheckpointFormat.PyTorch => BackboneKeys(path, PyTorchCheckpoint.Read(path), kind, ignored),
-            _ => ReadSafeTensors(path, kind, ignored),
+            CheckpointFormat.GoogleNpz => GoogleNpz.Read(path, spec, model, ignored, maxBytes),
+            CheckpointFormat.PyTorch => BackboneKeys(path, PyTorchCheckpoint.Read(path, maxBytes), kind, ignored),
+            _ => ReadSafeTensors(path, kind, ignored, maxBytes, found => CheckShapes(path, model, spec, kind, expected, found)),
         };
 
         var sinCos = kind == BackboneKind.Moco && !state.ContainsKey("pos_embed");
         if (sinCos) state["pos_embed"] = PositionEmbedding.SinCos2d(spec.Grid, spec.Dim);
-
-        var target = vit.state_dict(); // the module's own tensors: not disposed here
-        CheckpointMismatchException.ThrowIfMismatched(path, model,
-            expected: target.ToDictionary(t => t.Key, t => t.Value.shape),
-            found: state.ToDictionary(s => s.Key, s => s.Value.shape),
-            accepts: (key, shape) => key == "pos_embed" && PositionEmbedding.GridOf(shape, spec.Dim) is not null);
+        CheckShapes(path, model, spec, kind, expected, state.ToDictionary(s => s.Key, s => s.Value.shape));
 
         var grid = PositionEmbedding.GridOf(state["pos_embed"].shape, spec.Dim);
         if (grid != spec.Grid) state["pos_embed"] = PositionEmbedding.Resample(state["pos_embed"], spec.Grid);
@@ -112,11 +110,31 @@ public static class VitCheckpoints
         throw new InvalidDataException($"{path}: not a checkpoint read here (safetensors, Google .npz, or a torch.save .pth/.bin file)");
     }
 
-    /// <summary>A safetensors file's tensors under timm's keys: wrapper prefixes stripped, keys that are not the backbone's dropped.</summary>
-    private static Dictionary<string, Tensor> ReadSafeTensors(string path, BackboneKind kind, List<string> ignored)
+    /// <summary>
+    /// Every key and shape against the model's, all differences at once. A position embedding of another square grid is
+    /// resampled, up to four times the model's side (a checkpoint of a larger input); MoCo v3's may be absent (sin-cos).
+    /// </summary>
+    private static void CheckShapes(string path, string model, VitSpec spec, BackboneKind kind, IReadOnlyDictionary<string, long[]> expected,
+        IReadOnlyDictionary<string, long[]> found)
     {
-        using var reader = SafeTensors.Open(path);
-        return BackboneKeys(path, reader.Names.ToDictionary(n => n, n => reader.Load(n)), kind, ignored);
+        if (kind == BackboneKind.Moco && !found.ContainsKey("pos_embed"))
+            found = new Dictionary<string, long[]>(found) { ["pos_embed"] = expected["pos_embed"] };
+        CheckpointMismatchException.ThrowIfMismatched(path, model, expected, found,
+            accepts: (key, shape) => key == "pos_embed" && PositionEmbedding.GridOf(shape, spec.Dim) is { } grid && grid <= 4 * spec.Grid);
+    }
+
+    /// <summary>
+    /// A safetensors file's tensors under timm's keys: wrapper prefixes stripped, keys that are not the backbone's dropped.
+    /// Names and shapes come from the header and are checked (<paramref name="check"/>) before any tensor is read, so a
+    /// file of the wrong model costs no memory.
+    /// </summary>
+    private static Dictionary<string, Tensor> ReadSafeTensors(string path, BackboneKind kind, List<string> ignored, long maxBytes,
+        Action<IReadOnlyDictionary<string, long[]>> check)
+    {
+        using var reader = SafeTensors.Open(path, maxBytes);
+        var names = BackboneNames(path, reader.Names, kind, ignored);
+        check(names.ToDictionary(n => n.Key, n => reader.Info(n.Value).Shape));
+        return names.ToDictionary(n => n.Key, n => reader.Load(n.Value));
     }
 
     /// <summary>
@@ -125,22 +143,29 @@ public static class VitCheckpoints
     /// </summary>
     private static Dictionary<string, Tensor> BackboneKeys(string path, Dictionary<string, Tensor> tensors, BackboneKind kind, List<string> ignored)
     {
-        var state = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        var names = BackboneNames(path, tensors.Keys, kind, ignored);
+        var kept = names.Values.ToHashSet(StringComparer.Ordinal);
+        foreach (var (name, tensor) in tensors)
+            if (!kept.Contains(name)) tensor.Dispose();
+        return names.ToDictionary(n => n.Key, n => tensors[n.Value]);
+    }
+
+    /// <summary>timm key → the checkpoint's name for it, for the backbone's keys; the other names go to <paramref name="ignored"/>.</summary>
+    private static Dictionary<string, string> BackboneNames(string path, IEnumerable<string> names, BackboneKind kind, List<string> ignored)
+    {
         var origin = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, tensor) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (var name in names.Order(StringComparer.Ordinal))
         {
             var key = StripWrappers(name);
             if (!IsBackbone(key, kind))
             {
                 ignored.Add(name);
-                tensor.Dispose();
                 continue;
             }
             if (!origin.TryAdd(key, name))
                 throw new InvalidDataException($"{path}: '{origin[key]}' and '{name}' both name the backbone's '{key}'");
-            state[key] = tensor;
         }
-        return state;
+        return origin;
     }
 
     private static string StripWrappers(string key)
