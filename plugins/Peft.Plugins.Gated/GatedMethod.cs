@@ -79,7 +79,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
     }
 
     public Tensor Pool(Tensor tokens, IVisionBackbone backbone) =>
-        _meanReadout ? Readout.MeanTokens(tokens, backbone) : Readout.ClsToken(tokens, backbone);
+        _meanReadout ? Readout.MeanTokensWithFinalNorm(tokens, backbone) : Readout.ClsToken(tokens, backbone);
 
     public Tensor Head(Tensor pooled) => head.forward(pooled);
 

@@ -226,4 +226,43 @@ public class DaVptTests
     [Fact]
     public void The_read_out_follows_the_backbone_kind() =>
         MethodTestSupport.AssertReadoutFollowsBackboneKind(v => new DaVptMethod(v, 5, new DaVptOptions(), seed: 1));
+
+    [Fact]
+    public void Prompts_start_uniform_within_a_group_xavier_bound_over_eight_on_vit_b16()
+    {
+        // ViT-B/16, defaults: M = 10 prompts in the guided block 11, M_o = 20 in the 11 others. Bounds by hand:
+        // √(6 / ((10 + 1)·768)) / 8 = 0.0033313 and √(6 / ((20 + 11)·768)) / 8 = 0.0019844.
+        var backbone = new SpecOnlyBackbone(VitSpec.Preset("vit-b16"));
+        using var method = new DaVptMethod(backbone, 100, new DaVptOptions(), seed: 1);
+        var prompts = method.named_parameters().Where(p => p.name.StartsWith("prompt_embeddings_", StringComparison.Ordinal)).ToDictionary(p => p.name, p => p.parameter);
+        Assert.Equal(12, prompts.Count);
+        foreach (var (name, p) in prompts)
+        {
+            var guided = name == "prompt_embeddings_11";
+            var bound = guided ? 0.0033313 : 0.0019844;
+            Assert.Equal(guided ? 10 : 20, p.size(1));
+            var max = p.abs().max().item<float>();
+            // 7,680 or 15,360 uniform draws come within 0.1 % of the bound.
+            Assert.InRange(max, 0.999 * bound, 1.0001 * bound);
+            Assert.InRange(p.mean().item<float>(), -0.02 * bound, 0.02 * bound);
+        }
+    }
+
+    [Fact]
+    public void The_first_mapping_clusters_class_means_of_the_frozen_features()
+    {
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 4, new DaVptOptions { GuidedLayers = [2], GuidedPrompts = 2, OtherPrompts = 1, ClassMeanSamples = 2 }, seed: 3);
+        Assert.Equal(new long[] { 0, 1, 0, 1 }, method.class_to_prompt.data<long>().ToArray()); // before: c mod M
+        // Classes 0 and 1 show one image, 2 and 3 another: their frozen features' class means pair them {0, 1}, {2, 3}.
+        manual_seed(11);
+        using var a = randn(3, 32, 32);
+        using var b = randn(3, 32, 32).neg();
+        (Tensor, Tensor) Batch() => (stack([a, a, b, b, a, a, b, b]), tensor(new long[] { 0, 1, 2, 3, 0, 1, 2, 3 }));
+        method.OnTrainingStart(new EpochContext(0, vit, () => [Batch(), Batch()]));
+        var map = method.class_to_prompt.data<long>().ToArray();
+        Assert.Equal(map[0], map[1]);
+        Assert.Equal(map[2], map[3]);
+        Assert.NotEqual(map[0], map[2]);
+    }
 }

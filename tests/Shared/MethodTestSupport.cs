@@ -85,8 +85,8 @@ public static class MethodTestSupport
     }
 
     /// <summary>
-    /// On an MAE backbone the method's head sees the final norm of the mean of every token after CLS, prompts included
-    /// (the official vit_mae.py read-out); on a supervised one, the normed CLS token.
+    /// On an MAE backbone the method's head sees the mean of every token after CLS, prompts included, through a norm with
+    /// no affine part (VPT's and VAPT's vit_mae.py: a fresh fc_norm); on a supervised one, the normed CLS token.
     /// </summary>
     public static void AssertReadoutFollowsBackboneKind(Func<VisionTransformer, IPeftMethod> create)
     {
@@ -99,7 +99,10 @@ public static class MethodTestSupport
             manual_seed(3);
             var trace = vit.Forward(randn(2, 3, 32, 32), method);
             var normed = vit.norm.forward(trace.Tokens);
-            var expected = kind == BackboneKind.Mae ? vit.norm.forward(trace.Tokens.narrow(1, 1, trace.Tokens.size(1) - 1).mean([1])) : normed.select(1, 0);
+            // MAE: VPT's and VAPT's fresh fc_norm, weight 1 and bias 0 (the reference ViT's own norm is not the identity).
+            var mean = trace.Tokens.narrow(1, 1, trace.Tokens.size(1) - 1).mean([1]);
+            var centred = mean.sub(mean.mean([1], keepdim: true));
+            var expected = kind == BackboneKind.Mae ? centred.div(centred.pow(2).mean([1], keepdim: true).add(1e-6).sqrt()) : normed.select(1, 0);
             AssertClose(expected, trace.Pooled, $"{kind} read-out", 1e-6);
         }
     }
