@@ -50,7 +50,7 @@ public sealed class OptionsCatalog
     private static readonly IReadOnlyDictionary<string, string[]> LooseSections = new Dictionary<string, string[]>(StringComparer.OrdinalIgnoreCase)
     {
         ["$schema"] = [], ["Serilog"] = [], ["Method"] = ["Name", "Options"], ["Eval"] = ["Adapter"], ["Methods"] = ["Describe"],
-        ["Runs"] = ["Dir"], ["Schema"] = ["Output"], ["Plugins"] = ["Folders"], ["Bench"] = ["Output"],
+        ["Runs"] = ["Dir"], ["Schema"] = ["Output"], ["Bench"] = ["Output"],
     };
 
     /// <summary>
