@@ -38,6 +38,23 @@ public class DaVptTests
         MethodTestSupport.AssertMatchesReference($"davpt_{anchor.ToString().ToLowerInvariant()}_reference.npz", vit, method);
     }
 
+    [Theory]
+    [MemberData(nameof(Anchors))]
+    public void Davpt_plus_logits_losses_and_gradients_match_the_pytorch_reference(TokenAnchor anchor)
+    {
+        // DA-VPT+ (§2a): Δ_K, Δ_V on every block's fused qkv bias (b_Q frozen) and the CLS token (a backbone tensor)
+        // trained; the fixture's deltas are non-zero and its CLS token is not the pretrained one.
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 5, new DaVptOptions
+        {
+            GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2, Alpha = 32, Delta = 0.1, Rho = 2, Beta = 0.5, Lambda = 0.3,
+            TokenAnchor = anchor,
+        }, seed: 1, plus: true);
+        Assert.Equal(["cls_token"], method.BackboneTrainables);
+        MethodTestSupport.AssertMatchesReference($"davpt_plus_{anchor.ToString().ToLowerInvariant()}_reference.npz", vit, method);
+        Assert.False(vit.cls_token.requires_grad); // restored: the backbone stays frozen outside the check
+    }
+
     [Fact]
     public void Proxy_anchor_with_orthogonal_anchors_gives_the_closed_form()
     {

@@ -50,37 +50,65 @@ public static class MethodTestSupport
     }
 
     /// <summary>
-    /// Loads the fixture's <c>param/…</c> tensors into the method, runs forward, cross entropy (plus the
-    /// method's auxiliary loss) and backward, and compares logits, loss and every <c>grad/…</c> to 1e-5.
+    /// Loads the fixture's <c>param/…</c> tensors into the method (and the backbone tensors it tunes, <c>param/backbone.…</c>,
+    /// into <paramref name="vit"/>), runs forward, cross entropy (plus the method's auxiliary loss) and backward, and compares
+    /// logits, loss and every <c>grad/…</c> to 1e-5. The backbone tensors are trainable only for the call, then restored.
     /// </summary>
     public static void AssertMatchesReference(string fixture, VisionTransformer vit, IPeftMethod method)
     {
         var arrays = Npz.LoadAll(Path.Combine(Fixtures, fixture));
-        // Strict on what is trained: the fixture and the method hold exactly the same trainable tensors, so an extra or
-        // a missing one fails here (buffers, such as DA-VPT's class statistics, are the method's own state).
+        // Strict on what is trained: the fixture and the method hold exactly the same trainable tensors (its own and the
+        // backbone's it tunes, under their adapter names), so an extra or a missing one fails here (buffers, such as
+        // DA-VPT's class statistics, are the method's own state).
+        var trainables = Trainables.Of(method, vit).ToDictionary(p => p.Name, p => p.Parameter);
         var fixtureTensors = arrays.Keys.Where(k => k.StartsWith("param/", StringComparison.Ordinal)).Select(k => k["param/".Length..]).ToHashSet();
-        var missing = method.Module.named_parameters().Select(p => p.name).Where(n => !fixtureTensors.Contains(n)).ToList();
-        var unknown = fixtureTensors.Except(method.Module.state_dict().Keys).ToList();
+        var missing = trainables.Keys.Where(n => !fixtureTensors.Contains(n)).ToList();
+        var unknown = fixtureTensors.Except(method.Module.state_dict().Keys).Except(trainables.Keys).ToList();
         Assert.True(missing.Count == 0 && unknown.Count == 0,
             $"trainables the reference lacks: [{string.Join(", ", missing)}]; reference tensors the method lacks: [{string.Join(", ", unknown)}]");
-        method.Module.load_state_dict(arrays.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal))
+        static bool OfBackbone(string name) => name.StartsWith(Trainables.BackbonePrefix, StringComparison.Ordinal);
+        method.Module.load_state_dict(arrays.Where(kv => kv.Key.StartsWith("param/", StringComparison.Ordinal) && !OfBackbone(kv.Key["param/".Length..]))
             .ToDictionary(kv => kv.Key["param/".Length..], kv => kv.Value), strict: false);
-        using var scope = NewDisposeScope();
-        var trace = vit.Forward(arrays["input"], method);
-        var logits = method.Head(trace.Pooled);
-        var loss = nn.functional.cross_entropy(logits, arrays["labels"]);
-        if (method.AuxiliaryLoss(trace, arrays["labels"]) is { } aux) loss = loss + aux;
-        loss.backward();
-        AssertClose(arrays["expected_logits"], logits, "logits");
-        AssertClose(arrays["expected_loss"], loss.view(1), "loss");
-        var grads = arrays.Keys.Where(k => k.StartsWith("grad/", StringComparison.Ordinal)).ToList();
-        Assert.NotEmpty(grads);
-        var parameters = method.Module.named_parameters().ToDictionary(p => p.name, p => p.parameter);
-        foreach (var key in grads)
+        // The backbone's own tensors (read, never disposed): the fixture's values, trainable as the trainer makes them.
+        var backbone = trainables.Where(kv => OfBackbone(kv.Key)).ToList();
+        var saved = new List<Tensor>();
+        using (no_grad())
+            foreach (var (name, p) in backbone)
+            {
+                saved.Add(p.detach().clone());
+                p.copy_(arrays["param/" + name]);
+                p.requires_grad = true;
+            }
+        try
         {
-            var name = key["grad/".Length..];
-            var grad = parameters[name].grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}");
-            AssertClose(arrays[key], grad, "gradient of " + name);
+            using var scope = NewDisposeScope();
+            var trace = vit.Forward(arrays["input"], method);
+            var logits = method.Head(trace.Pooled);
+            var loss = nn.functional.cross_entropy(logits, arrays["labels"]);
+            if (method.AuxiliaryLoss(trace, arrays["labels"]) is { } aux) loss = loss + aux;
+            loss.backward();
+            AssertClose(arrays["expected_logits"], logits, "logits");
+            AssertClose(arrays["expected_loss"], loss.view(1), "loss");
+            var grads = arrays.Keys.Where(k => k.StartsWith("grad/", StringComparison.Ordinal)).ToList();
+            Assert.NotEmpty(grads);
+            foreach (var key in grads)
+            {
+                var name = key["grad/".Length..];
+                var grad = trainables[name].grad ?? throw new Xunit.Sdk.XunitException($"no gradient for {name}");
+                AssertClose(arrays[key], grad, "gradient of " + name);
+            }
+        }
+        finally
+        {
+            using (no_grad())
+                for (var i = 0; i < backbone.Count; i++)
+                {
+                    var p = backbone[i].Value;
+                    p.requires_grad = false;
+                    p.grad?.zero_();
+                    p.copy_(saved[i]);
+                    saved[i].Dispose();
+                }
         }
     }
 

@@ -7,6 +7,13 @@ class → prompt mapping, per guided block: proxies ρ·P/‖P‖, token anchor 
 patch token), CLS anchor = the CLS query W_Q·LN1(x_cls) + b_Q; Proxy-Anchor with α, δ;
 total = CE + mean over guided blocks of (β·token + λ·CLS). Prompt dropout 0.
 
+DA-VPT+ (§2a, "efficient bias tuning"; paper §3.5, Table 4) also trains every block's key and value
+biases, b_K and b_V (b_Q stays frozen), and the [CLS] token: here as deltas Δ_K, Δ_V added to the K and V
+thirds of the pretrained fused qkv bias, and a CLS token taken from the trainables instead of the frozen
+weights. Fixtures davpt_plus_{anchor}_reference.npz, with non-zero deltas and a CLS token away from the
+pretrained one, so that each matters (the backbone tensor under its adapter name, backbone.cls_token).
+Δ_K adds q·Δ_K to every logit of a query's row, which the softmax cancels: its gradient is 0 up to rounding.
+
     /usr/bin/python3 tests/reference/davpt_reference.py tests/Peft.Plugins.DaVpt.Tests/Fixtures
 """
 import math
@@ -24,12 +31,17 @@ ALPHA, DELTA, RHO, BETA, LAMBDA = 32.0, 0.1, 2.0, 0.5, 0.3
 MAPPING = torch.tensor([0, 2, 1, 0, 2])  # class -> prompt (proxy 1 has a single class)
 
 
-def block_with_features(w, s, i, x):
-    """The pre-norm block, also returning the query vectors and the attention output before W_O."""
+def block_with_features(w, s, i, x, key_delta=None, value_delta=None):
+    """The pre-norm block, also returning the query vectors and the attention output before W_O. DA-VPT+: the qkv
+    bias is [b_Q, b_K + Δ_K, b_V + Δ_V] (rows ordered q, k, v)."""
     p, d, h = f"blocks.{i}.", s["dim"], s["heads"]
     b, t, _ = x.shape
     n1 = F.layer_norm(x, (d,), w[p + "norm1.weight"], w[p + "norm1.bias"], s["eps"])
-    qkv = F.linear(n1, w[p + "attn.qkv.weight"], w[p + "attn.qkv.bias"])
+    bias = w[p + "attn.qkv.bias"]
+    if key_delta is not None:
+        b_q, b_k, b_v = bias.split(d)
+        bias = torch.cat([b_q, b_k + key_delta, b_v + value_delta])
+    qkv = F.linear(n1, w[p + "attn.qkv.weight"], bias)
     query = qkv[..., :d]
     q, k, v = qkv.reshape(b, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
     attn = ((q @ k.transpose(-2, -1)) / math.sqrt(d // h)).softmax(-1)
@@ -48,9 +60,9 @@ def proxy_anchor(anchors, proxies, mapped):
     return pos_term + neg_term
 
 
-def forward(w, s, x, y, prompts, head_w, head_b, anchor):
+def forward(w, s, x, y, prompts, head_w, head_b, anchor, key_biases=None, value_biases=None, cls=None):
     counts = [M if l == GUIDED else MO for l in range(s["depth"])]
-    t = embed(w, s, x)
+    t = embed(w if cls is None else {**w, "cls_token": cls}, s, x)
     b = x.shape[0]
     t = torch.cat([t[:, :1], prompts[0].expand(b, -1, -1), t[:, 1:]], dim=1)
     aux = []
@@ -58,7 +70,7 @@ def forward(w, s, x, y, prompts, head_w, head_b, anchor):
         if l > 0:
             t = torch.cat([t[:, :1], prompts[l].expand(b, -1, -1), t[:, 1 + counts[l - 1]:]], dim=1)
         block_input = t
-        t, query, out = block_with_features(w, s, l, t)
+        t, query, out = block_with_features(w, s, l, t, *((key_biases[l], value_biases[l]) if key_biases else ()))
         if l == GUIDED:
             mapped = MAPPING[y]
             proxies = RHO * F.normalize(prompts[l][0], dim=1)
@@ -89,6 +101,21 @@ def main(folder):
             return forward(w, s, x, y, [p[f"prompt_embeddings_{l}"] for l in range(s["depth"])], p["head.fc.weight"], p["head.fc.bias"], anchor)
 
         save_method_fixture(os.path.join(folder, f"davpt_{anchor}_reference.npz"), params, run, x, y,
+                            extra={"param/class_to_prompt": MAPPING})
+
+        # DA-VPT+: the same prompts and head, plus per-block Δ_K, Δ_V and the CLS token, all trained.
+        g = torch.Generator().manual_seed(23)
+        plus = {k: v.detach().clone() for k, v in params.items()}
+        for l in range(s["depth"]):
+            plus[f"key_bias_{l}"] = torch.randn(s["dim"], generator=g) * 0.3
+            plus[f"value_bias_{l}"] = torch.randn(s["dim"], generator=g) * 0.3
+        plus["backbone.cls_token"] = w["cls_token"] + torch.randn(1, 1, s["dim"], generator=g) * 0.5
+
+        def run_plus(p, anchor=anchor):
+            return forward(w, s, x, y, [p[f"prompt_embeddings_{l}"] for l in range(s["depth"])], p["head.fc.weight"], p["head.fc.bias"], anchor,
+                           [p[f"key_bias_{l}"] for l in range(s["depth"])], [p[f"value_bias_{l}"] for l in range(s["depth"])], p["backbone.cls_token"])
+
+        save_method_fixture(os.path.join(folder, f"davpt_plus_{anchor}_reference.npz"), plus, run_plus, x, y,
                             extra={"param/class_to_prompt": MAPPING})
 
 
