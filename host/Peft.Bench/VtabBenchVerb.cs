@@ -180,7 +180,8 @@ public sealed class VtabBenchVerb(IConfiguration configuration, MethodCatalog me
             [
                 "train", .. ForwardedOverrides(),
                 $"Method:Name={method.MethodName}", .. method.Overrides,
-                "Data:Format=vtab", $"Data:Root={Path.GetFullPath(Path.Combine(options.DataDir, task))}",
+                // Every class and image of the task: the shipped appsettings.json picks the main job's classes and count.
+                "Data:Format=vtab", $"Data:Root={Path.GetFullPath(Path.Combine(options.DataDir, task))}", "Data:Classes=", "Data:TrainSamples=0",
                 $"Data:ValSamples={(phase == "sweep" ? 200 : 0)}", "Data:Workers=1", "Data:Augment=false",
                 $"Trainer:Epochs={options.Epochs}", $"Trainer:WarmupEpochs={warmup}", $"Trainer:EvalEvery={options.Epochs}",
                 "Trainer:CheckpointEvery=0", $"Trainer:BaseLr={(baseLr * scale).ToString("R", CultureInfo.InvariantCulture)}",
