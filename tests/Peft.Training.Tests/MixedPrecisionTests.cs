@@ -102,7 +102,8 @@ public sealed class MixedPrecisionTests : IDisposable
         var reduced = Run(precision, out var trainer, vit);
 
         Assert.True(fp32 > 0.9, $"fp32 {fp32}");
-        Assert.True(Math.Abs(reduced - fp32) <= 0.02, $"{precision} {reduced} vs fp32 {fp32}");
+        // 128 test images: a point is 1.3 images, and bf16 sums differ with the threads' summation order from run to run.
+        Assert.True(Math.Abs(reduced - fp32) <= 0.04, $"{precision} {reduced} vs fp32 {fp32}");
         // What the optimizer updated and the run directory saved are fp32; the model runs a reduced copy of each.
         var tuned = trainer.TrainableParameters.Where(t => t.Name.StartsWith("backbone.blocks.", StringComparison.Ordinal) && t.Name.Contains(".attn."))
             .Select(t => (Name: t.Name[Abstractions.Methods.Trainables.BackbonePrefix.Length..], t.Parameter)).ToList();
