@@ -86,8 +86,6 @@ public sealed class VisionTransformer : nn.Module, IVisionBackbone
         }
     }
 
-    private static bool is_floating_point(ScalarType t) => t is ScalarType.Float32 or ScalarType.Float64 or ScalarType.BFloat16 or ScalarType.Float16;
-
     public Device Device => cls_token.device;
 
     /// <summary>SHA-256 (16 hex digits) over every parameter's name, shape, dtype and bytes, in name order.</summary>
