@@ -8,11 +8,16 @@ namespace Peft.Host.Tests;
 /// VPT-deep and VAPT to within a point of fp32, every file the run writes holds fp32 tensors only, and an adapter trained
 /// in bf16 evaluates in fp32 to within half a point.
 /// </summary>
-public sealed class PrecisionTests : IDisposable
+public sealed class PrecisionTests(PrecisionTests.Workspace workspace) : IClassFixture<PrecisionTests.Workspace>
 {
-    private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("peft-precision-");
+    /// <summary>One folder for the class: both methods' runs read one backbone, pre-trained once (peft pretrain reuses it).</summary>
+    public sealed class Workspace : IDisposable
+    {
+        public DirectoryInfo Dir { get; } = Directory.CreateTempSubdirectory("peft-precision-");
+        public void Dispose() => Dir.Delete(recursive: true);
+    }
 
-    public void Dispose() => _dir.Delete(recursive: true);
+    private readonly DirectoryInfo _dir = workspace.Dir;
 
     private string[] Config(string method, string precision) =>
     [
