@@ -30,7 +30,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
     /// <summary>prompt_embeddings_0 … prompt_embeddings_{L−1}, (1, M_l, D) each (registered under those names).</summary>
     private readonly List<Parameter> _prompts = [];
 
-    public readonly Dropout prompt_dropout;
+    public readonly ReplayableDropout prompt_dropout;
     public readonly ClassifierHead head;
 
     /// <summary>Class → prompt index in the guided blocks (persistent: checkpoints restore it).</summary>
@@ -78,7 +78,7 @@ public sealed class DaVptMethod : nn.Module, IPeftMethod
             register_parameter($"prompt_embeddings_{l}", p);
             _prompts.Add(p);
         }
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        prompt_dropout = new ReplayableDropout(options.PromptDropout);
         head = new ClassifierHead(spec.Dim, classes, initialBias: 0);
         TensorInit.trunc_normal_(head.fc.weight, std: 0.02); // DA-VPT's head: trunc-normal 0.02, bias 0
         class_to_prompt = tensor(Enumerable.Range(0, classes).Select(c => (long)(c % _proxies)).ToArray());

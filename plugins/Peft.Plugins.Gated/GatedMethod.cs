@@ -31,7 +31,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
     /// <summary>τ for every block, initialised to 1.</summary>
     public readonly Parameter temp;
 
-    public readonly Dropout prompt_dropout;
+    public readonly ReplayableDropout prompt_dropout;
     public readonly ClassifierHead head;
 
     public GatedMethod(IVisionBackbone backbone, int classes, GatedOptions options) : base(nameof(GatedMethod))
@@ -43,7 +43,7 @@ public sealed class GatedMethod : nn.Module, IPeftMethod
         prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, spec.Dim], spec.PatchSize, spec.Dim);
         gate_logit = new Parameter(full(spec.Depth - 1, -options.GateInit));
         temp = new Parameter(ones(spec.Depth));
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        prompt_dropout = new ReplayableDropout(options.PromptDropout);
         head = new ClassifierHead(spec.Dim, classes);
         RegisterComponents();
     }

@@ -22,7 +22,7 @@ public sealed class AdaptivePromptGenerator : nn.Module
 
     public readonly LayerNorm norm;
     public readonly Parameter kernel;
-    public readonly Dropout2d conv_dropout;
+    public readonly ReplayableDropout conv_dropout;
     public readonly Linear token_proj;
 
     public AdaptivePromptGenerator(int dim, int grid, int kernelSize, int prompts, double convDropout) : base(nameof(AdaptivePromptGenerator))
@@ -30,7 +30,7 @@ public sealed class AdaptivePromptGenerator : nn.Module
         (_grid, _kernel) = (grid, kernelSize);
         norm = nn.LayerNorm(dim, 1e-5);
         kernel = new Parameter(randn(1, 1, kernelSize, kernelSize));
-        conv_dropout = nn.Dropout2d(convDropout);
+        conv_dropout = new ReplayableDropout(convDropout, channelwise: true);
         var side = grid - kernelSize + 1;
         token_proj = nn.Linear(side * side, prompts);
         using (no_grad())
@@ -61,13 +61,13 @@ public sealed class PromptProjector : nn.Module<Tensor, Tensor>
 {
     public readonly Linear fc1;
     public readonly Linear fc2;
-    public readonly Dropout dropout;
+    public readonly ReplayableDropout dropout;
 
     public PromptProjector(int dim, int rank, double dropoutRate) : base(nameof(PromptProjector))
     {
         fc1 = nn.Linear(dim, rank, hasBias: false);
         fc2 = nn.Linear(rank, dim, hasBias: false);
-        dropout = nn.Dropout(dropoutRate);
+        dropout = new ReplayableDropout(dropoutRate);
         RegisterComponents();
     }
 
@@ -90,7 +90,7 @@ public sealed class VaptMethod : nn.Module, IPeftMethod
     private readonly int _prompts;
 
     public readonly Parameter prompt_embeddings;
-    public readonly Dropout prompt_dropout;
+    public readonly ReplayableDropout prompt_dropout;
     public readonly ModuleList<AdaptivePromptGenerator> generators;
     public readonly PromptProjector projector;
     public readonly ClassifierHead head;
@@ -102,7 +102,7 @@ public sealed class VaptMethod : nn.Module, IPeftMethod
         if (options.KernelSize > spec.Grid)
             throw new ArgumentException($"Method:Options:KernelSize {options.KernelSize} exceeds the patch grid {spec.Grid}");
         prompt_embeddings = PromptInit.VptUniform([1, _prompts, spec.Dim], spec.PatchSize, spec.Dim);
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        prompt_dropout = new ReplayableDropout(options.PromptDropout);
         generators = nn.ModuleList(Enumerable.Range(1, spec.Depth - 1)
             .Select(_ => new AdaptivePromptGenerator(spec.Dim, spec.Grid, options.KernelSize, _prompts, options.ConvDropout)).ToArray());
         projector = new PromptProjector(spec.Dim, options.BottleneckRank, options.MlpDropout);

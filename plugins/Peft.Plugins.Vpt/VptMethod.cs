@@ -29,7 +29,7 @@ public sealed class VptMethod : nn.Module, IPeftMethod
     /// <summary>d_p → D when Projection is on.</summary>
     public readonly Linear? prompt_proj;
 
-    public readonly Dropout prompt_dropout;
+    public readonly ReplayableDropout prompt_dropout;
     public readonly ClassifierHead head;
 
     public VptMethod(IVisionBackbone backbone, int classes, VptOptions options) : base(nameof(VptMethod))
@@ -48,7 +48,7 @@ public sealed class VptMethod : nn.Module, IPeftMethod
             using (no_grad()) nn.init.kaiming_normal_(prompt_proj.weight, mode: nn.init.FanInOut.FanOut);
         }
         // Unset: VPT's recipe by mode (configs/prompt/*.yaml: 0.0 shallow, 0.1 deep).
-        prompt_dropout = nn.Dropout(options.PromptDropout ?? (options.Mode == VptMode.Deep ? 0.1 : 0.0));
+        prompt_dropout = new ReplayableDropout(options.PromptDropout ?? (options.Mode == VptMode.Deep ? 0.1 : 0.0));
         head = new ClassifierHead(spec.Dim, classes);
         RegisterComponents(); // the null members (shallow, no projection) are not registered
     }

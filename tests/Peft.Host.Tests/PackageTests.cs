@@ -70,7 +70,8 @@ public sealed class ExtensionKit : IDisposable
         // The README's plugin project file, with the version packed here.
         CopyFolder(Path.Combine(AppContext.BaseDirectory, "ExternalPlugin", "PrefixTuning"), Prefix);
         var project = Path.Combine(Prefix, "PrefixTuning.csproj");
-        File.WriteAllText(project, File.ReadAllText(project).Replace("Version=\"1.0.0\"", $"Version=\"{PackageVersion}\"", StringComparison.Ordinal));
+        File.WriteAllText(project, System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(project),
+            "(Include=\"Peft.Abstractions\" Version=)\"[^\"]*\"", $"$1\"{PackageVersion}\""));
         Dotnet(Prefix, "build", "-c", "Release", "-nologo");
         CopyFolder(Path.Combine(Prefix, "bin", "Release", "net10.0"), Path.Combine(Plugins, "PrefixTuning"));
     }

@@ -38,6 +38,19 @@ public class DaVptTests
         MethodTestSupport.AssertMatchesReference($"davpt_{anchor.ToString().ToLowerInvariant()}_reference.npz", vit, method);
     }
 
+    [Fact]
+    public void Parity_with_the_pytorch_reference_holds_with_prompt_dropout_on()
+    {
+        // Every block's prompts are dropped per sample (replayed masks); the proxies are the undropped prompts.
+        using var vit = MethodTestSupport.ReferenceVit();
+        using var method = new DaVptMethod(vit, 5, new DaVptOptions
+        {
+            GuidedLayers = [2], GuidedPrompts = 3, OtherPrompts = 2, Alpha = 32, Delta = 0.1, Rho = 2, Beta = 0.5, Lambda = 0.3,
+            TokenAnchor = TokenAnchor.Attention, PromptDropout = 0.3,
+        }, seed: 1);
+        MethodTestSupport.AssertMatchesReference("davpt_attention_dropout_reference.npz", vit, method);
+    }
+
     [Theory]
     [MemberData(nameof(Anchors))]
     public void Davpt_plus_logits_losses_and_gradients_match_the_pytorch_reference(TokenAnchor anchor)

@@ -18,15 +18,19 @@ public class VaptTests
         Assert.Equal(expected + 769 * 100, withHead);
     }
 
-    [Fact]
-    public void Logits_loss_and_gradients_match_the_pytorch_reference()
+    [Theory]
+    [InlineData(0.0, 0.0, 0.0, "vapt_reference.npz")]
+    [InlineData(0.3, 0.2, 0.25, "vapt_dropout_reference.npz")]
+    public void Logits_loss_and_gradients_match_the_pytorch_reference(double prompt, double conv, double mlp, string fixture)
     {
+        // With dropout on, the reference's masks are replayed: prompt dropout on the static prompts, then per generated block
+        // Dropout2d on the convolution's channels and dropout after the projector's ReLU, in that order.
         using var vit = MethodTestSupport.ReferenceVit();
         using var method = new VaptMethod(vit, 5, new VaptOptions
         {
-            PromptTokens = 3, KernelSize = 2, BottleneckRank = 4, PromptDropout = 0, ConvDropout = 0, MlpDropout = 0,
+            PromptTokens = 3, KernelSize = 2, BottleneckRank = 4, PromptDropout = prompt, ConvDropout = conv, MlpDropout = mlp,
         });
-        MethodTestSupport.AssertMatchesReference("vapt_reference.npz", vit, method);
+        MethodTestSupport.AssertMatchesReference(fixture, vit, method);
     }
 
     [Fact]

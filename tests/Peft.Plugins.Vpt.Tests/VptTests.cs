@@ -49,12 +49,17 @@ public class VptTests
     public static TheoryData<VptMode> Modes => new() { VptMode.Shallow, VptMode.Deep };
 
     [Theory]
-    [MemberData(nameof(Modes))]
-    public void Logits_loss_and_gradients_match_the_pytorch_reference(VptMode mode)
+    [InlineData(VptMode.Shallow, 0.0)]
+    [InlineData(VptMode.Deep, 0.0)]
+    [InlineData(VptMode.Shallow, 0.3)]
+    [InlineData(VptMode.Deep, 0.3)]
+    public void Logits_loss_and_gradients_match_the_pytorch_reference(VptMode mode, double promptDropout)
     {
+        // With dropout on, the reference drew one (B, p, D) mask per insertion (1 shallow, L deep) after expanding the
+        // prompts to the batch; they are replayed here, so the same samples lose the same prompt elements on both sides.
         using var vit = MethodTestSupport.ReferenceVit();
-        using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = 0 });
-        MethodTestSupport.AssertMatchesReference($"vpt_{mode.ToString().ToLowerInvariant()}_reference.npz", vit, method);
+        using var method = new VptMethod(vit, 5, new VptOptions { Mode = mode, PromptTokens = 4, PromptDropout = promptDropout });
+        MethodTestSupport.AssertMatchesReference($"vpt_{mode.ToString().ToLowerInvariant()}{(promptDropout > 0 ? "_dropout" : "")}_reference.npz", vit, method);
     }
 
     [Fact]

@@ -79,6 +79,26 @@ public static class MethodTestSupport
                 p.copy_(arrays["param/" + name]);
                 p.requires_grad = true;
             }
+        // With dropout on, the fixture holds the masks its reference drew (mask/NNN, in drawing order, with their rates):
+        // every ReplayableDropout of the method replays them in training mode, and all of them must be used.
+        var masks = new Queue<string>(arrays.Keys.Where(k => k.StartsWith("mask/", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+        var drawn = masks.Count;
+        var dropouts = method.Module.modules().OfType<ReplayableDropout>().ToList();
+        if (drawn > 0)
+        {
+            Assert.True(dropouts.Count > 0, "the fixture has dropout masks but the method has no ReplayableDropout");
+            foreach (var dropout in dropouts)
+            {
+                var module = dropout;
+                module.MaskSource = shape =>
+                {
+                    Assert.True(masks.TryDequeue(out var key), $"the method drew more than the reference's {drawn} dropout masks");
+                    Assert.Equal(arrays["mask_rate/" + key["mask/".Length..]].item<double>(), module.p, 12);
+                    return arrays[key];
+                };
+            }
+            method.Module.train();
+        }
         try
         {
             using var scope = NewDisposeScope();
@@ -87,6 +107,7 @@ public static class MethodTestSupport
             var loss = nn.functional.cross_entropy(logits, arrays["labels"]);
             if (method.AuxiliaryLoss(trace, arrays["labels"]) is { } aux) loss = loss + aux;
             loss.backward();
+            Assert.True(masks.Count == 0, $"the method drew {drawn - masks.Count} of the reference's {drawn} dropout masks");
             AssertClose(arrays["expected_logits"], logits, "logits");
             AssertClose(arrays["expected_loss"], loss.view(1), "loss");
             var grads = arrays.Keys.Where(k => k.StartsWith("grad/", StringComparison.Ordinal)).ToList();
@@ -100,6 +121,7 @@ public static class MethodTestSupport
         }
         finally
         {
+            foreach (var dropout in dropouts) dropout.MaskSource = null;
             using (no_grad())
                 for (var i = 0; i < backbone.Count; i++)
                 {

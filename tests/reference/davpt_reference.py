@@ -5,7 +5,9 @@ VPT-deep prompts with per-block counts (guided block 2: M = 3 proxies, others M_
 class → prompt mapping, per guided block: proxies ρ·P/‖P‖, token anchor = the attention output
 (heads concatenated, before W_O) at the sample's mapped prompt position (or the mean block-input
 patch token), CLS anchor = the CLS query W_Q·LN1(x_cls) + b_Q; Proxy-Anchor with α, δ;
-total = CE + mean over guided blocks of (β·token + λ·CLS). Prompt dropout 0.
+total = CE + mean over guided blocks of (β·token + λ·CLS). Prompt dropout 0, and in
+davpt_attention_dropout_reference.npz 0.3 on every block's prompts expanded to the batch (the proxies are
+the undropped prompts), its masks recorded for replay.
 
 DA-VPT+ (§2a, "efficient bias tuning"; paper §3.5, Table 4) also trains every block's key and value
 biases, b_K and b_V (b_Q stays frozen), and the [CLS] token: here as deltas Δ_K, Δ_V added to the K and V
@@ -24,10 +26,11 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
+from vit_reference import SPEC, RecordedDropout, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
 CLASSES, BATCH, GUIDED, M, MO = 5, 6, 2, 3, 2
 ALPHA, DELTA, RHO, BETA, LAMBDA = 32.0, 0.1, 2.0, 0.5, 0.3
+DROPOUT = 0.3
 MAPPING = torch.tensor([0, 2, 1, 0, 2])  # class -> prompt (proxy 1 has a single class)
 
 
@@ -60,15 +63,16 @@ def proxy_anchor(anchors, proxies, mapped):
     return pos_term + neg_term
 
 
-def forward(w, s, x, y, prompts, head_w, head_b, anchor, key_biases=None, value_biases=None, cls=None):
+def forward(w, s, x, y, prompts, head_w, head_b, anchor, key_biases=None, value_biases=None, cls=None, drop=None):
+    drop = drop or (lambda t: t)
     counts = [M if l == GUIDED else MO for l in range(s["depth"])]
     t = embed(w if cls is None else {**w, "cls_token": cls}, s, x)
     b = x.shape[0]
-    t = torch.cat([t[:, :1], prompts[0].expand(b, -1, -1), t[:, 1:]], dim=1)
+    t = torch.cat([t[:, :1], drop(prompts[0].expand(b, -1, -1)), t[:, 1:]], dim=1)
     aux = []
     for l in range(s["depth"]):
         if l > 0:
-            t = torch.cat([t[:, :1], prompts[l].expand(b, -1, -1), t[:, 1 + counts[l - 1]:]], dim=1)
+            t = torch.cat([t[:, :1], drop(prompts[l].expand(b, -1, -1)), t[:, 1 + counts[l - 1]:]], dim=1)
         block_input = t
         t, query, out = block_with_features(w, s, l, t, *((key_biases[l], value_biases[l]) if key_biases else ()))
         if l == GUIDED:
@@ -102,6 +106,15 @@ def main(folder):
 
         save_method_fixture(os.path.join(folder, f"davpt_{anchor}_reference.npz"), params, run, x, y,
                             extra={"param/class_to_prompt": MAPPING})
+        if anchor == "attention":
+            dropout = RecordedDropout(seed=43)
+
+            def run_dropout(p):
+                return forward(w, s, x, y, [p[f"prompt_embeddings_{l}"] for l in range(s["depth"])], p["head.fc.weight"], p["head.fc.bias"], anchor,
+                               drop=lambda t: dropout(t, DROPOUT))
+
+            save_method_fixture(os.path.join(folder, "davpt_attention_dropout_reference.npz"), {k: v.detach().clone() for k, v in params.items()},
+                                run_dropout, x, y, extra={"param/class_to_prompt": MAPPING}, dropout=dropout)
 
         # DA-VPT+: the same prompts and head, plus per-block Δ_K, Δ_V and the CLS token, all trained.
         g = torch.Generator().manual_seed(23)

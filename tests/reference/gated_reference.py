@@ -4,7 +4,8 @@
 Shallow prompts at the input; block i runs with softmax(q·kᵀ/√d_h / τ_i); after blocks 0..L-2 the
 prompt slots become g·(output) + (1 − g)·(input), g = sigmoid(γ_i); the last block is ungated.
 Read-out: "cls" (final norm, then CLS) and "mean" (mean of all non-CLS tokens, then the final norm).
-Gates and temperatures are set to non-trivial values. Prompt dropout 0 (parity).
+Gates and temperatures are set to non-trivial values. Prompt dropout 0, and in
+gated_cls_dropout_reference.npz 0.3 on the prompts expanded to the batch, its masks recorded for replay.
 
     /usr/bin/python3 tests/reference/gated_reference.py tests/Peft.Plugins.Gated.Tests/Fixtures
 """
@@ -15,14 +16,15 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
+from vit_reference import SPEC, RecordedDropout, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
-P, CLASSES, BATCH = 4, 5, 4
+P, CLASSES, BATCH, DROPOUT = 4, 5, 4, 0.3
 
 
-def gated_forward(w, s, x, prompts, gate_logit, temp, head_w, head_b, readout):
+def gated_forward(w, s, x, prompts, gate_logit, temp, head_w, head_b, readout, drop=None):
+    drop = drop or (lambda t: t)
     t = embed(w, s, x)
-    t = torch.cat([t[:, :1], prompts.expand(x.shape[0], -1, -1), t[:, 1:]], dim=1)
+    t = torch.cat([t[:, :1], drop(prompts.expand(x.shape[0], -1, -1)), t[:, 1:]], dim=1)
     for i in range(s["depth"]):
         before = t[:, 1:1 + P]
         t = block(w, s, i, t, temperature=temp[i])
@@ -49,11 +51,15 @@ def main(folder):
             "head.fc.bias": torch.randn(CLASSES, generator=g) * 0.1,
         }
 
-        def run(p, readout=readout):
-            logits = gated_forward(w, s, x, p["prompt_embeddings"], p["gate_logit"], p["temp"], p["head.fc.weight"], p["head.fc.bias"], readout)
+        def run(p, readout=readout, drop=None):
+            logits = gated_forward(w, s, x, p["prompt_embeddings"], p["gate_logit"], p["temp"], p["head.fc.weight"], p["head.fc.bias"], readout, drop)
             return logits, F.cross_entropy(logits, y)
 
         save_method_fixture(os.path.join(folder, f"gated_{readout}_reference.npz"), params, run, x, y)
+        if readout == "cls":
+            dropout = RecordedDropout(seed=37)
+            save_method_fixture(os.path.join(folder, "gated_cls_dropout_reference.npz"), {k: v.detach().clone() for k, v in params.items()},
+                                lambda p: run(p, drop=lambda t: dropout(t, DROPOUT)), x, y, dropout=dropout)
 
 
 if __name__ == "__main__":

@@ -93,14 +93,43 @@ def forward(w, s, x):
     return pooled, F.linear(pooled, w["head.weight"], w["head.bias"])
 
 
-def save_method_fixture(path, params, run, x, y, extra=None):
+class RecordedDropout:
+    """Dropout whose keep-masks are drawn here and written to the fixture, in the order they were drawn, so the C# side
+    replays them (ReplayableDropout.MaskSource): libtorch 2.10 and PyTorch 1.13 do not draw the same Bernoulli numbers
+    from one seed. Computed as torch's native dropout does: input · (mask / (1 − p)). `channelwise` draws one value
+    per sample and channel of a (B, C, ...) input, as Dropout2d does."""
+
+    def __init__(self, seed):
+        self.generator = torch.Generator().manual_seed(seed)
+        self.masks = []
+
+    def __call__(self, t, p, channelwise=False):
+        if p == 0:
+            return t
+        shape = tuple(t.shape[:2]) + (1,) * (t.dim() - 2) if channelwise else tuple(t.shape)
+        mask = torch.bernoulli(torch.full(shape, 1 - p), generator=self.generator)
+        self.masks.append((mask, p))
+        return t * (mask / (1 - p))
+
+    def arrays(self):
+        """mask/NNN (0/1, float32) and mask_rate/NNN (its p, float64), NNN in drawing order."""
+        out = {}
+        for i, (mask, p) in enumerate(self.masks):
+            out[f"mask/{i:03d}"] = mask
+            out[f"mask_rate/{i:03d}"] = torch.tensor([p], dtype=torch.float64)
+        return out
+
+
+def save_method_fixture(path, params, run, x, y, extra=None, dropout=None):
     """Runs `run(params) -> (logits, loss)` with gradients on every tensor of `params` and writes a method's
-    fixture: param/<name>, grad/<name>, expected_logits, expected_loss, input, labels (and `extra`)."""
+    fixture: param/<name>, grad/<name>, expected_logits, expected_loss, input, labels (and `extra`; with a
+    RecordedDropout, the masks it drew during the run)."""
     for p in params.values():
         p.requires_grad_(True)
     logits, loss = run(params)
     loss.backward()
-    out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1), "input": x, "labels": y, **(extra or {})}
+    out = {"expected_logits": logits.detach(), "expected_loss": loss.detach().reshape(1), "input": x, "labels": y, **(extra or {}),
+           **(dropout.arrays() if dropout is not None else {})}
     for k, p in params.items():
         out["param/" + k] = p.detach()
         out["grad/" + k] = p.grad

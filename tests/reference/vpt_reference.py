@@ -3,8 +3,10 @@
 
 On the small reference ViT of vit_reference.py: prompts inserted after CLS once the position
 embedding is added; deep prompts replace the previous block's prompt outputs before blocks 1..L-1;
-read-out CLS after the final norm, then the linear head. Prompt dropout 0 (parity). Saves the
-prompts, inputs, labels, and the expected logits, loss and gradients.
+read-out CLS after the final norm, then the linear head. Saves the prompts, inputs, labels, and the
+expected logits, loss and gradients: vpt_{mode}_reference.npz with prompt dropout 0, and
+vpt_{mode}_dropout_reference.npz with prompt dropout 0.3 on the prompts expanded to the batch (every
+sample its own mask, as the official code does) at every insertion, its masks recorded for replay.
 
     /usr/bin/python3 tests/reference/vpt_reference.py tests/Peft.Plugins.Vpt.Tests/Fixtures
 """
@@ -15,18 +17,19 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vit_reference import SPEC, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
+from vit_reference import SPEC, RecordedDropout, block, embed, final_norm, make_weights, save_method_fixture  # noqa: E402
 
-P, CLASSES, BATCH = 4, 5, 4
+P, CLASSES, BATCH, DROPOUT = 4, 5, 4, 0.3
 
 
-def vpt_forward(w, s, x, shallow, deep, head_w, head_b):
+def vpt_forward(w, s, x, shallow, deep, head_w, head_b, drop=None):
+    drop = drop or (lambda t: t)
     t = embed(w, s, x)
     b = x.shape[0]
-    t = torch.cat([t[:, :1], shallow.expand(b, -1, -1), t[:, 1:]], dim=1)
+    t = torch.cat([t[:, :1], drop(shallow.expand(b, -1, -1)), t[:, 1:]], dim=1)
     for i in range(s["depth"]):
         if deep is not None and i > 0:
-            t = torch.cat([t[:, :1], deep[i - 1].unsqueeze(0).expand(b, -1, -1), t[:, 1 + P:]], dim=1)
+            t = torch.cat([t[:, :1], drop(deep[i - 1].unsqueeze(0).expand(b, -1, -1)), t[:, 1 + P:]], dim=1)
         t = block(w, s, i, t)
     pooled = final_norm(w, s, t)[:, 0]
     return F.linear(pooled, head_w, head_b)
@@ -47,11 +50,14 @@ def main(folder):
         if deep is not None:
             params["deep_prompt_embeddings"] = deep
 
-        def run(p):
-            logits = vpt_forward(w, s, x, p["prompt_embeddings"], p.get("deep_prompt_embeddings"), p["head.fc.weight"], p["head.fc.bias"])
+        def run(p, drop=None):
+            logits = vpt_forward(w, s, x, p["prompt_embeddings"], p.get("deep_prompt_embeddings"), p["head.fc.weight"], p["head.fc.bias"], drop)
             return logits, F.cross_entropy(logits, y)
 
         save_method_fixture(os.path.join(folder, f"vpt_{mode}_reference.npz"), params, run, x, y)
+        dropout = RecordedDropout(seed=31)
+        save_method_fixture(os.path.join(folder, f"vpt_{mode}_dropout_reference.npz"), {k: v.detach().clone() for k, v in params.items()},
+                            lambda p: run(p, lambda t: dropout(t, DROPOUT)), x, y, dropout=dropout)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,14 @@ public static class PromptTokens
     /// Inserts one shared (1, p, D) prompt set at the input: expanded to the batch, prompt dropout (train mode only),
     /// after CLS.
     /// </summary>
-    public static Tensor InsertShared(Tensor tokens, Tensor prompts, Dropout dropout)
+    public static Tensor InsertShared(Tensor tokens, Tensor prompts, Dropout dropout) =>
+        InsertShared(tokens, prompts, (nn.Module<Tensor, Tensor>)dropout);
+
+    /// <summary>
+    /// Inserts one shared (1, p, D) prompt set at the input: expanded to the batch, then <paramref name="dropout"/> (any
+    /// dropout module, such as a <see cref="Methods.ReplayableDropout"/>), after CLS.
+    /// </summary>
+    public static Tensor InsertShared(Tensor tokens, Tensor prompts, nn.Module<Tensor, Tensor> dropout)
     {
         using var batch = ForBatch(prompts, tokens.size(0), dropout);
         return Insert(tokens, batch);
@@ -51,7 +58,14 @@ public static class PromptTokens
     /// draws its own mask, as the official code does (VPT's vit.py: <c>self.prompt_dropout(self.prompt_embeddings.expand(B, -1, -1))</c>).
     /// In eval mode (or with no dropout) the expansion stays a view.
     /// </summary>
-    public static Tensor ForBatch(Tensor prompts, long batch, Dropout dropout)
+    public static Tensor ForBatch(Tensor prompts, long batch, Dropout dropout) => ForBatch(prompts, batch, (nn.Module<Tensor, Tensor>)dropout);
+
+    /// <summary>
+    /// A (1, p, D) prompt set for a batch of <paramref name="batch"/>, expanded first and then passed through
+    /// <paramref name="dropout"/> (any dropout module, such as a <see cref="Methods.ReplayableDropout"/>), so that every
+    /// sample gets its own mask.
+    /// </summary>
+    public static Tensor ForBatch(Tensor prompts, long batch, nn.Module<Tensor, Tensor> dropout)
     {
         using var expanded = ExpandToBatch(prompts, batch);
         return dropout.forward(expanded);

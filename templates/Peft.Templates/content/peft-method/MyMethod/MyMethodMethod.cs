@@ -17,14 +17,14 @@ namespace MyMethod;
 public sealed class MyMethodMethod : nn.Module, IPeftMethod
 {
     public readonly Parameter prompt_embeddings;
-    public readonly Dropout prompt_dropout;
+    public readonly ReplayableDropout prompt_dropout; // libtorch's dropout; a test can replay a reference's masks (MaskSource)
     public readonly ClassifierHead head;
 
     public MyMethodMethod(IVisionBackbone backbone, int classes, MyMethodOptions options) : base(nameof(MyMethodMethod))
     {
         var spec = backbone.Spec;
         prompt_embeddings = PromptInit.VptUniform([1, options.PromptTokens, spec.Dim], spec.PatchSize, spec.Dim);
-        prompt_dropout = nn.Dropout(options.PromptDropout);
+        prompt_dropout = new ReplayableDropout(options.PromptDropout);
         head = new ClassifierHead(spec.Dim, classes);
         RegisterComponents();
     }
