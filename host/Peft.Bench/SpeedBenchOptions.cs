@@ -31,6 +31,10 @@ public sealed partial record SpeedBenchOptions
     [Description("Also measure PyTorch with OpenBLAS as it detects the CPU, when that is not the CPU's own kernel (slow: 3–4× on a misdetected CPU).")]
     public bool TorchOutOfBox { get; init; } = true;
 
+    [Description("Read a measurement whose JSON is already in RunsDir (same model, method, batch, threads and step counts) instead of " +
+                 "running it again: to finish an interrupted run, or to re-measure some rows only (delete their files). The report lists what it reused.")]
+    public bool Reuse { get; init; }
+
     [Required, Description("Python with Debian's python3-torch, for the PyTorch side.")]
     public string Python { get; init; } = "/usr/bin/python3";
 

@@ -151,7 +151,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
             }
         }
 
-        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, engine, blas, TorchEngine.HostMemory, options);
+        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, engine, blas, TorchEngine.HostMemory, options, [.. Reused]);
         Directory.CreateDirectory(options.Output);
         var outStem = Path.Combine(options.Output, "speed");
         File.WriteAllText(outStem + ".json", SpeedReport.Json(rows, context));
@@ -183,6 +183,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + "-peft.json");
+        if (Reusable(output, model, method.Label, options, threads) is { } earlier) return earlier;
         string[] args =
         [
             "step", $"Method:Name={method.MethodName}", .. method.Overrides,
@@ -198,6 +199,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + "-plain.json");
+        if (Reusable(output, model, method.Label, options, threads) is { } earlier) return earlier;
         var outcome = await ChildProcess.Bench(stem + "-plain.log", ["plain", .. StepArgs(model, method, options, threads, output)], ct);
         return Read(output, outcome);
     }
@@ -206,6 +208,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         string stem, Dictionary<string, string>? environment, CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + ".json");
+        if (Reusable(output, model, method.Label, options, threads) is { } earlier) return earlier;
         string[] args =
         [
             script, "--model", model, "--method", method.Label, "--steps", $"{options.Steps}", "--warmup", $"{Math.Max(1, options.WarmupSteps)}",
@@ -213,6 +216,25 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         ];
         var outcome = await ChildProcess.Run(options.Python, args, stem + ".log", ct, environment);
         return Read(output, outcome);
+    }
+
+    /// <summary>Measurement files read instead of measured again (SpeedBench:Reuse), with when they were written.</summary>
+    private static readonly List<(string File, DateTime Written)> Reused = [];
+
+    /// <summary>With SpeedBench:Reuse, an earlier measurement of exactly this workload, else null.</summary>
+    private static StepMeasurement? Reusable(string output, string model, string method, SpeedBenchOptions options, int threads)
+    {
+        if (!options.Reuse || !File.Exists(output)) return null;
+        StepMeasurement? earlier;
+        try { earlier = JsonSerializer.Deserialize<StepMeasurement>(File.ReadAllText(output), StepMeasurement.Json); }
+        catch (JsonException) { return null; }
+        if (earlier is null || earlier.Model != model || earlier.Method != method || earlier.Batch != options.BatchSize || earlier.Threads != threads ||
+            earlier.TrainStepsSeconds.Count != Math.Max(1, options.WarmupSteps) + options.Steps || earlier.EvalStepsSeconds.Count != 1 + options.EvalSteps)
+            return null;
+        var written = File.GetLastWriteTimeUtc(output);
+        Log.Information("Reusing {File} (measured {Written:u})", output, written);
+        Reused.Add((Path.GetFileName(output), written));
+        return earlier;
     }
 
     private static StepMeasurement Read(string output, ChildProcess.Outcome outcome)
@@ -239,7 +261,7 @@ public static class PeftProcessPaths
 public static class SpeedReport
 {
     public sealed record Context(TimeSpan Elapsed, int Threads, double GemmPeakGflops, string Engine, BlasKernels Blas, string HostMemory,
-        SpeedBenchOptions Options);
+        SpeedBenchOptions Options, IReadOnlyList<(string File, DateTime Written)> Reused);
 
     private static string F(double v, int digits = 2) => v.ToString("F" + digits, CultureInfo.InvariantCulture);
     private static string F(double? v, int digits = 2) => v is { } x ? F(x, digits) : "–";
@@ -280,6 +302,9 @@ public static class SpeedReport
         md.AppendLine("    bash scripts/bench.sh speed");
         md.AppendLine();
         md.AppendLine($"on {Environment.ProcessorCount} cores of {CpuName()} in {c.Elapsed:hh\\:mm\\:ss}. Raw figures: [speed.json](speed.json).");
+        if (c.Reused.Count > 0)
+            md.AppendLine($"{c.Reused.Count} measurements were read from an earlier run (SpeedBench:Reuse), not measured again: " +
+                          string.Join(", ", c.Reused.Select(r => $"{r.File} ({r.Written.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC)")) + ".");
         md.AppendLine();
         md.AppendLine($"- **Peft**: {c.Engine}; host memory: {c.HostMemory}. **Plain TorchSharp**: the same step without Peft (`peft bench plain`: " +
                       "a functional ViT over a dictionary of weights, one dispose scope per step, TorchSharp's SGD, no hooks, trainer or data " +
