@@ -52,6 +52,27 @@ public sealed class TrainerTests : IDisposable
         Assert.True(result.LastEpoch!.Test > 0.9, $"{kind}: test accuracy {result.LastEpoch.Test} (chance 0.25) {lines}");
     }
 
+    [Theory]
+    [InlineData(BaselineKind.Linear)]
+    [InlineData(BaselineKind.Bias)]
+    [InlineData(BaselineKind.Full)]
+    public void Each_baseline_updates_exactly_the_backbone_tensors_it_tunes(BaselineKind kind)
+    {
+        // Linear probing leaves the backbone as it was, bias tuning moves every bias and nothing else, full fine-tuning
+        // moves every tensor: a baseline that trained only its head would still learn the separable task above.
+        using var vit = TinyTask.Backbone();
+        using var train = TinyTask.Source(64, 11, 32, shuffle: true);
+        var before = vit.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        using (var trainer = new Trainer(Setup(kind, vit, Recipe(epochs: 1, lr: 0.1) with { WarmupEpochs = 0 }, $"moves-{kind}", train)))
+            trainer.Run();
+        var moved = vit.named_parameters().Where(p => !p.parameter.detach().Equals(before[p.name])).Select(p => p.name).ToHashSet();
+        var expected = vit.named_parameters().Select(p => p.name)
+            .Where(n => kind == BaselineKind.Full || (kind == BaselineKind.Bias && n.EndsWith(".bias", StringComparison.Ordinal))).ToHashSet();
+        Assert.True(expected.SetEquals(moved),
+            $"{kind}: moved but should not [{string.Join(", ", moved.Except(expected))}]; should move but did not [{string.Join(", ", expected.Except(moved))}]");
+        foreach (var t in before.Values) t.Dispose();
+    }
+
     [Fact]
     public void Linear_probing_on_cached_features_trains_the_same_head_as_on_images()
     {
