@@ -151,7 +151,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
             }
         }
 
-        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, engine, blas, TorchEngine.HostMemory, options, [.. Reused]);
+        var context = new SpeedReport.Context(DateTime.UtcNow - started, threads, peak, engine, blas, TorchEngine.HostMemory, options, [.. _reused]);
         Directory.CreateDirectory(options.Output);
         var outStem = Path.Combine(options.Output, "speed");
         File.WriteAllText(outStem + ".json", SpeedReport.Json(rows, context));
@@ -179,7 +179,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         $"SpeedBench:RunsDir={Path.GetFullPath(options.RunsDir)}", $"SpeedBench:StepOutput={output}", $"Run:Threads={threads}",
     ];
 
-    private static async Task<StepMeasurement> MeasurePeft(string model, BenchMethod method, SpeedBenchOptions options, int threads, string stem,
+    private async Task<StepMeasurement> MeasurePeft(string model, BenchMethod method, SpeedBenchOptions options, int threads, string stem,
         CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + "-peft.json");
@@ -195,7 +195,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         return Read(output, outcome);
     }
 
-    private static async Task<StepMeasurement> MeasurePlain(string model, BenchMethod method, SpeedBenchOptions options, int threads, string stem,
+    private async Task<StepMeasurement> MeasurePlain(string model, BenchMethod method, SpeedBenchOptions options, int threads, string stem,
         CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + "-plain.json");
@@ -204,7 +204,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         return Read(output, outcome);
     }
 
-    private static async Task<StepMeasurement> MeasureTorch(string model, BenchMethod method, SpeedBenchOptions options, int threads, string script,
+    private async Task<StepMeasurement> MeasureTorch(string model, BenchMethod method, SpeedBenchOptions options, int threads, string script,
         string stem, Dictionary<string, string>? environment, CancellationToken ct)
     {
         var output = Path.GetFullPath(stem + ".json");
@@ -218,11 +218,11 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
         return Read(output, outcome);
     }
 
-    /// <summary>Measurement files read instead of measured again (SpeedBench:Reuse), with when they were written.</summary>
-    private static readonly List<(string File, DateTime Written)> Reused = [];
+    /// <summary>This run's measurement files read instead of measured again (SpeedBench:Reuse), with when they were written.</summary>
+    private readonly List<(string File, DateTime Written)> _reused = [];
 
     /// <summary>With SpeedBench:Reuse, an earlier measurement of exactly this workload, else null.</summary>
-    private static StepMeasurement? Reusable(string output, string model, string method, SpeedBenchOptions options, int threads)
+    private StepMeasurement? Reusable(string output, string model, string method, SpeedBenchOptions options, int threads)
     {
         if (!options.Reuse || !File.Exists(output)) return null;
         StepMeasurement? earlier;
@@ -233,7 +233,7 @@ public sealed class SpeedBenchVerb(IConfiguration configuration) : IVerb
             return null;
         var written = File.GetLastWriteTimeUtc(output);
         Log.Information("Reusing {File} (measured {Written:u})", output, written);
-        Reused.Add((Path.GetFileName(output), written));
+        _reused.Add((Path.GetFileName(output), written));
         return earlier;
     }
 

@@ -36,10 +36,10 @@ public sealed class TrainerTests : IDisposable
         };
     }
 
+    public static TheoryData<BaselineKind> Baselines => new() { BaselineKind.Linear, BaselineKind.Bias, BaselineKind.Full };
+
     [Theory]
-    [InlineData(BaselineKind.Linear)]
-    [InlineData(BaselineKind.Bias)]
-    [InlineData(BaselineKind.Full)]
+    [MemberData(nameof(Baselines))]
     public void Baselines_learn_a_separable_task_well_above_chance(BaselineKind kind)
     {
         using var vit = TinyTask.Backbone();
@@ -53,9 +53,7 @@ public sealed class TrainerTests : IDisposable
     }
 
     [Theory]
-    [InlineData(BaselineKind.Linear)]
-    [InlineData(BaselineKind.Bias)]
-    [InlineData(BaselineKind.Full)]
+    [MemberData(nameof(Baselines))]
     public void Each_baseline_updates_exactly_the_backbone_tensors_it_tunes(BaselineKind kind)
     {
         // Linear probing leaves the backbone as it was, bias tuning moves every bias and nothing else, full fine-tuning
