@@ -214,6 +214,22 @@ public sealed class BenchReportTests
         Assert.Equal(VtabReport.Std([.. a]), rows[0].TaskMeanStd, 9);
     }
 
+    [Theory]
+    [InlineData(new[] { 65.0, 58, 66 }, VtabReport.Verdict.Holds, "not significantly below")]    // d = 5, -3, 4 against 60, 61, 62
+    [InlineData(new[] { 50.0, 50, 53 }, VtabReport.Verdict.DoesNotHold, "t = -")]             // d = -10, -11, -9
+    public void An_at_least_claim_fails_only_on_a_significant_deficit_and_says_when_it_holds_within_noise(double[] davpt,
+        VtabReport.Verdict verdict, string evidence)
+    {
+        double[] deep = [60, 61, 62];
+        var runs = Enumerable.Range(0, 3).SelectMany(s => new[]
+        {
+            Run("digits", "davpt", "final", s + 1, davpt[s] / 100), Run("digits", "vpt-deep", "final", s + 1, deep[s] / 100),
+        }).ToList();
+        var claim = VtabReport.Claims(VtabReport.Rows(runs, ["digits"], ["davpt", "vpt-deep"])).Single(c => c.Statement == "DA-VPT at least VPT-deep");
+        Assert.Equal(verdict, claim.Verdict);
+        Assert.Contains(evidence, claim.Evidence);
+    }
+
     [Fact]
     public void Quick_mode_reads_back_the_rates_the_full_sweep_chose()
     {
