@@ -113,11 +113,57 @@ public static class TorchEngine
             var mmap = 32 << 20;
             while (mmap > 1 << 20 && Mallopt(M_MMAP_THRESHOLD, mmap) == 0) mmap >>= 1;
             var trim = Mallopt(M_TRIM_THRESHOLD, 1 << 30) != 0;
-            HostMemory = $"glibc malloc, mmap threshold {mmap >> 20} MiB, trim threshold {(trim ? "1 GiB" : "default")}";
+            _mmapThreshold = mmap;
+            HostMemory = $"glibc malloc, mmap threshold {mmap >> 20} MiB ({FrozenForwardMmapThreshold >> 20} MiB while the backbone runs " +
+                         $"without autograd), trim threshold {(trim ? "1 GiB" : "default")}";
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
             HostMemory = "malloc defaults (no glibc mallopt)";
+        }
+    }
+
+    /// <summary>The mmap threshold <see cref="ApplyHostMemorySettings"/> set; 0 when it left glibc's settings alone.</summary>
+    private static int _mmapThreshold;
+
+    private static readonly Lock FrozenForwardLock = new();
+    private static int _frozenForwardRuns;
+
+    /// <summary>The mmap threshold while a frozen forward runs (<see cref="HostMemoryForFrozenForward"/>).</summary>
+    public const int FrozenForwardMmapThreshold = 4 << 20;
+
+    /// <summary>
+    /// Host memory for a run whose backbone forward needs no autograd (linear probing: the method's
+    /// <c>FrozenFeatures</c>), until the returned scope is disposed. Such a pass frees every activation as soon as the
+    /// next exists, in sizes that differ from block to block, and a heap that keeps freed blocks (the high mmap threshold
+    /// that training needs) fragments: linear probing on ViT-S/16 at batch 32 left 400 MiB of free heap resident after 8
+    /// steps, against 150 MiB in use. Blocks of 4 MiB and more are then mapped and unmapped instead, as glibc does by
+    /// default. Nothing changes when the settings were left to glibc (PEFT_HOST_ALLOCATOR=system, MALLOC_* set); nested
+    /// and concurrent scopes keep the lower threshold until the last one ends.
+    /// </summary>
+    public static IDisposable HostMemoryForFrozenForward()
+    {
+        if (_mmapThreshold == 0) return FrozenForwardScope.None;
+        lock (FrozenForwardLock)
+            if (_frozenForwardRuns++ == 0) Mallopt(M_MMAP_THRESHOLD, FrozenForwardMmapThreshold);
+        return new FrozenForwardScope();
+    }
+
+    private sealed class FrozenForwardScope : IDisposable
+    {
+        public static readonly IDisposable None = new NoScope();
+        private int _disposed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+            lock (FrozenForwardLock)
+                if (--_frozenForwardRuns == 0) Mallopt(M_MMAP_THRESHOLD, _mmapThreshold);
+        }
+
+        private sealed class NoScope : IDisposable
+        {
+            public void Dispose() { }
         }
     }
 

@@ -3,6 +3,7 @@ using Peft.Abstractions.Backbone;
 using Peft.Abstractions.Methods;
 using Peft.Abstractions.Options;
 using Peft.Configuration;
+using Peft.Engine;
 using Peft.Training.Data;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -158,6 +159,8 @@ public sealed class Trainer : IDisposable
         // After the optimizer state is restored: the schedule sets every group's lr for its step index.
         var schedule = OptimizerFactory.Schedule(optimizer, recipe, stepsPerEpoch, _setup.Recipe.BatchSize, scheduleStep);
 
+        // Linear probing's forward passes run without autograd: a heap that keeps freed blocks would fragment (TorchEngine).
+        using var hostMemory = method.FrozenFeatures ? TorchEngine.HostMemoryForFrozenForward() : null;
         using var sources = method.FrozenFeatures && recipe.CacheFeatures ? CachedSources(cancellationToken) : Uncached();
 
         if (state.Epoch == 0 && state.GlobalStep == 0)

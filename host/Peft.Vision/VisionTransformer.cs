@@ -201,18 +201,31 @@ public sealed class Block : nn.Module
     /// <param name="index">The block's position, which the attention hooks are called with.</param>
     public Tensor Forward(Tensor x, int index, IAttentionHooks hooks)
     {
-        // Everything made inside the block, the attention hooks' tensors included, is released when it returns (autograd
-        // keeps what backward needs), so a forward pass holds one block's intermediates at a time, as eager PyTorch does.
+        // Everything made inside the block, the attention hooks' tensors included, is released when it returns, and each
+        // intermediate as soon as the next one exists (autograd keeps what backward needs), so a forward pass holds about
+        // what eager PyTorch holds: without autograd (evaluation, linear probing) the block's peak is the MLP's hidden
+        // activations, not every intermediate of the block at once.
         using var scope = NewDisposeScope();
         // LayerNorm and the residual adds in fp32 (its statistics and small updates need the mantissa); each branch
         // runs in the weights' type (bf16/fp16 after ToPrecision) and comes back as fp32.
         var type = attn.qkv.weight!.dtype;
-        var n1 = norm1.forward(x).to(type);
-        var a = attn.Forward(n1, index, hooks).to(x.dtype);
-        var h = x.add(a);
-        var n2 = norm2.forward(h).to(type);
-        var m = mlp.forward(n2).to(x.dtype);
-        return h.add(m).MoveToOuterDisposeScope();
+        Tensor h;
+        using (var n1 = Cast(norm1.forward(x), type))
+        using (var a = Cast(attn.Forward(n1, index, hooks), x.dtype))
+            h = x.add(a);
+        using (h)
+        {
+            using var n2 = Cast(norm2.forward(h), type);
+            using var m = Cast(mlp.forward(n2), x.dtype);
+            return h.add(m).MoveToOuterDisposeScope();
+        }
+    }
+
+    /// <summary><paramref name="t"/> in <paramref name="type"/>: itself when it is already, else a converted copy, <paramref name="t"/> released.</summary>
+    internal static Tensor Cast(Tensor t, ScalarType type)
+    {
+        if (t.dtype == type) return t;
+        using (t) return t.to(type);
     }
 }
 
@@ -233,24 +246,44 @@ public sealed class Attention : nn.Module
     }
 
     /// <remarks>
-    /// Called inside <see cref="Block.Forward"/>'s dispose scope, which releases the intermediates. The hooks see q, k, v
-    /// after the projection and the output before <see cref="proj"/> (<see cref="IAttentionHooks"/>); the plain ViT's
-    /// hooks return what they are given.
+    /// Called inside <see cref="Block.Forward"/>'s dispose scope. The hooks see q, k, v after the projection and the output
+    /// before <see cref="proj"/> (<see cref="IAttentionHooks"/>); the plain ViT's hooks return what they are given. What the
+    /// hooks are given and return is released once the next step has it (a hook keeps an alias of what it needs later).
     /// </remarks>
     public Tensor Forward(Tensor x, int index, IAttentionHooks hooks)
     {
         long b = x.size(0), t = x.size(1);
-        var split = qkv.forward(x).view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4); // (3, B, H, T, Dh)
-        var (hq, hk, hv) = hooks.AttentionQkv(index, new QueryKeyValue(split[0], split[1], split[2]));
         // Hooks see q, k, v in the block's type; what they return (maybe promoted to fp32 by a method's fp32 tensors) runs
         // in that type again. In bf16/fp16 the fused kernel accumulates q·kᵀ and the softmax in fp32 (libtorch's CPU flash
         // attention, cuDNN/flash on CUDA), so the softmax needs no cast of its own.
         var type = x.dtype;
-        var (q, k, v) = (hq.to(type), hk.to(type), hv.to(type));
-        var heads = hooks.NeedsAttentionLogits(index) ? Explicit(q, k, v, index, hooks) : F.scaled_dot_product_attention(q, k, v); // (B, H, T, Dh)
-        var merged = heads.transpose(1, 2).reshape(b, t, _dim);        // (B, T, D)
-        return proj.forward(hooks.AttentionOutput(index, merged).to(type));
+        Tensor heads;                                                                              // (B, H, T, Dh)
+        using (var projected = qkv.forward(x))
+        using (var split = projected.view(b, t, 3, _heads, _dim / _heads).permute(2, 0, 3, 1, 4))  // (3, B, H, T, Dh)
+        using (var q0 = split[0])
+        using (var k0 = split[1])
+        using (var v0 = split[2])
+        {
+            var (hq, hk, hv) = hooks.AttentionQkv(index, new QueryKeyValue(q0, k0, v0));
+            using var q = Own(hq, type);
+            using var k = Own(hk, type);
+            using var v = Own(hv, type);
+            heads = hooks.NeedsAttentionLogits(index) ? Explicit(q, k, v, index, hooks) : F.scaled_dot_product_attention(q, k, v);
+        }
+        Tensor merged;
+        using (heads)
+        using (var transposed = heads.transpose(1, 2))
+            merged = transposed.reshape(b, t, _dim);                                               // (B, T, D)
+        using (merged)
+        using (var output = Own(hooks.AttentionOutput(index, merged), type))
+            return proj.forward(output);
     }
+
+    /// <summary>
+    /// A hook's result in <paramref name="type"/> as a handle of the caller's own, to release once used. The hook's tensor
+    /// is left to the block's scope: it may be what the hook was given (released by its owner here) or the hook's own.
+    /// </summary>
+    private static Tensor Own(Tensor hooked, ScalarType type) => hooked.dtype == type ? hooked.alias() : hooked.to(type);
 
     /// <summary>
     /// softmax(q·kᵀ/√d_h)·v with the logits handed to the hooks. Only for hooks that ask for the logits: libtorch's fused
@@ -260,9 +293,13 @@ public sealed class Attention : nn.Module
     private static Tensor Explicit(Tensor q, Tensor k, Tensor v, int index, IAttentionHooks hooks)
     {
         // The logits the hooks see and the softmax are fp32 whatever the block's type (autocast runs softmax in fp32).
-        var logits = q.matmul(k.transpose(-2, -1)).div(Math.Sqrt(q.size(-1))).to(ScalarType.Float32);
-        var weights = hooks.AttentionLogits(index, logits).softmax(-1);
-        return weights.to(v.dtype).matmul(v);
+        using var keys = k.transpose(-2, -1);
+        using var products = q.matmul(keys);
+        using var logits = Block.Cast(products.div(Math.Sqrt(q.size(-1))), ScalarType.Float32);
+        using var hooked = Own(hooks.AttentionLogits(index, logits), ScalarType.Float32);
+        using var weights = hooked.softmax(-1);
+        using var typed = Block.Cast(weights.alias(), v.dtype);
+        return typed.matmul(v);
     }
 }
 

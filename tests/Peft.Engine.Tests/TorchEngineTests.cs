@@ -69,25 +69,65 @@ public class TorchEngineTests
             Assert.Contains("glibc malloc", TorchEngine.HostMemory);
             return;
         }
-        Assert.Equal("glibc malloc, mmap threshold 32 MiB, trim threshold 1 GiB", TorchEngine.HostMemory);
+        Assert.Equal("glibc malloc, mmap threshold 32 MiB (4 MiB while the backbone runs without autograd), trim threshold 1 GiB",
+            TorchEngine.HostMemory);
 
         // glibc counts the bytes of the chunks it mmaps (mallinfo2().hblkhd). Above its largest threshold (32 MiB) a
         // tensor's storage is always mmapped: this control proves the counter sees libtorch's allocations.
-        const long MiB = 1 << 20;
-        var before = (long)MallInfo().HBlkHd;
-        using (var above = empty(40 * MiB / 4))
-        {
-            var mapped = (long)MallInfo().HBlkHd - before;
-            Assert.True(mapped >= 40 * MiB, $"a 40 MiB tensor added {mapped / MiB} MiB of mmapped chunks");
-        }
-
+        Assert.True(Mapped(40), "no 40 MiB tensor was mmapped");
         // Below it a 24 MiB tensor comes from the heap. With glibc's defaults (128 KiB, raised only by frees of mmapped
         // chunks) it would be mmapped, and page-faulted in afresh every step.
-        before = (long)MallInfo().HBlkHd;
-        using (var below = empty(24 * MiB / 4))
+        Assert.False(Mapped(24), "a 24 MiB tensor was mmapped");
+    }
+
+    [Fact]
+    public void A_frozen_forward_maps_blocks_of_4_MiB_and_more_until_its_last_scope_ends()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        TorchEngine.EnsureLoaded();
+        // 28 MiB: below the training threshold (32 MiB), above the frozen forward's (4 MiB).
+        if (MallocTunedByEnvironment())
         {
-            var mapped = (long)MallInfo().HBlkHd - before;
-            Assert.True(mapped < 24 * MiB, $"a 24 MiB tensor was mmapped ({mapped / MiB} MiB of mmapped chunks added)");
+            using (TorchEngine.HostMemoryForFrozenForward()) Assert.False(Mapped(28), "the user's malloc settings were changed");
+            return;
+        }
+        Assert.False(Mapped(28), "a 28 MiB tensor was mmapped before any frozen forward");
+        var outer = TorchEngine.HostMemoryForFrozenForward();
+        try
+        {
+            Assert.True(Mapped(28), "a 28 MiB tensor came from the heap in a frozen forward");
+            Assert.False(Mapped(2), "a 2 MiB tensor was mmapped in a frozen forward");
+            using (TorchEngine.HostMemoryForFrozenForward()) Assert.True(Mapped(28), "a 28 MiB tensor came from the heap in a nested frozen forward");
+            Assert.True(Mapped(28), "the inner scope's end restored the training threshold while the outer one runs");
+        }
+        finally
+        {
+            outer.Dispose();
+        }
+        outer.Dispose();                                   // a second Dispose does not count twice
+        Assert.False(Mapped(28), "a 28 MiB tensor is still mmapped after the frozen forward ended");
+        using (TorchEngine.HostMemoryForFrozenForward()) Assert.True(Mapped(28), "a later frozen forward maps blocks again");
+        Assert.False(Mapped(28), "the threshold was not restored after the later frozen forward");
+    }
+
+    /// <summary>
+    /// Whether glibc mmaps float tensors of <paramref name="mib"/> MiB (mallinfo2().hblkhd). It mmaps only what its heap
+    /// cannot serve from free chunks, so enough are held at once that their bytes pass every free byte of the heap.
+    /// </summary>
+    private static bool Mapped(long mib)
+    {
+        var size = mib << 20;
+        var count = (long)MallInfo().FordBlks / size + 2;
+        var before = (long)MallInfo().HBlkHd;
+        var held = new List<Tensor>();
+        try
+        {
+            for (var i = 0; i < count; i++) held.Add(empty(size / 4));
+            return (long)MallInfo().HBlkHd - before >= size;
+        }
+        finally
+        {
+            foreach (var t in held) t.Dispose();
         }
     }
 }

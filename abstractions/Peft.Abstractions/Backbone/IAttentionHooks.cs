@@ -23,8 +23,8 @@ public readonly record struct QueryKeyValue(Tensor Query, Tensor Key, Tensor Val
 /// fused attention, which never builds the (B, H, T, T') matrix.
 /// </summary>
 /// <remarks>
-/// The hooks run inside the block's dispose scope: what they create, and the tensors they are given, are released
-/// when the block returns (autograd keeps what backward needs). A tensor a method keeps for later (a feature its
+/// The hooks run inside the block's dispose scope: the tensors they are given are released as soon as the block has
+/// used what the hook returned, and what they create when the block returns (autograd keeps what backward needs). A tensor a method keeps for later (a feature its
 /// auxiliary loss reads) is moved out with <c>MoveToOuterDisposeScope()</c>, into the forward pass's caller's scope.
 /// </remarks>
 public interface IAttentionHooks

@@ -165,11 +165,13 @@ public sealed class DataLoader
                 work.Writer.TryComplete();
             }
         }, CancellationToken.None);
-        var workers = Enumerable.Range(0, Options.Workers).Select(_ => Task.Run(async () =>
+        // Each worker is a thread of its own for the epoch, not a thread-pool task that resumes on whichever pool thread
+        // is free: glibc gives every thread that allocates its own malloc arena, which keeps the batches it once held.
+        var workers = Enumerable.Range(0, Options.Workers).Select(_ => Task.Factory.StartNew(() =>
         {
-            await foreach (var job in work.Reader.ReadAllAsync(stop.Token))
+            foreach (var job in work.Reader.ReadAllAsync(stop.Token).ToBlockingEnumerable(stop.Token))
                 job.Run(this, epoch, stop.Token);
-        }, CancellationToken.None)).ToArray();
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
 
         Job? taken = null; // read from `ordered` but not yet handed to the consumer
         try
@@ -230,22 +232,23 @@ public sealed class DataLoader
     private Batch? Build(int epoch, int number, int[] indices)
     {
         using var scope = torch.NewDisposeScope();
-        var images = new List<Tensor>(indices.Length);
+        Tensor? x = null; // each sample is copied into its row and released: the batch, not the batch twice (samples + stack)
         var labels = new List<long>(indices.Length);
         var kept = new List<int>(indices.Length);
         foreach (var i in indices)
         {
-            var sample = LoadSample(epoch, i);
+            using var sample = LoadSample(epoch, i);
             if (sample is null) continue;
-            if (images.Count > 0 && !sample.shape.AsSpan().SequenceEqual(images[0].shape))
+            if (x is not null && !sample.shape.AsSpan().SequenceEqual(x.shape.AsSpan(1)))
                 throw new InvalidOperationException($"{Dataset.SourceName(i)}: transformed to [{string.Join(", ", sample.shape)}] but the batch's first " +
-                                                    $"sample is [{string.Join(", ", images[0].shape)}]; add a Resize or crop so every sample has one size");
-            images.Add(sample);
+                                                    $"sample is [{string.Join(", ", x.shape[1..])}]; add a Resize or crop so every sample has one size");
+            x ??= torch.empty([(long)indices.Length, .. sample.shape], sample.dtype);
+            using (var row = x[kept.Count]) row.copy_(sample);
             labels.Add(Dataset.Label(i));
             kept.Add(i);
         }
-        if (images.Count == 0) return null;
-        var x = torch.stack(images);
+        if (x is null) return null;
+        if (kept.Count < indices.Length) x = x.narrow(0, 0, kept.Count).contiguous();
         var y = torch.tensor(labels.ToArray(), ScalarType.Int64);
         if (Options.PinMemory) (x, y) = (x.pin_memory(), y.pin_memory());
         return new Batch(x.DetachFromDisposeScope(), y.DetachFromDisposeScope(), kept.ToArray(), epoch, number);
